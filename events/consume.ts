@@ -1,0 +1,329 @@
+import {
+	AckPolicy,
+	DeliverPolicy,
+	JetStreamApiCodes,
+	JetStreamApiError,
+	type ConsumerConfig,
+	type ConsumerMessages,
+	type JetStreamClient,
+	type JetStreamManager,
+	type JsMsg,
+} from "@nats-io/jetstream";
+import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
+import type { AckedPublisher } from "./acked-publisher";
+import { randomUUID } from "node:crypto";
+import { deadlines } from "../lib/deadlines";
+import { describeFieldErrors, type FieldError } from "../lib/schemas";
+import { DLQ_HEADERS, HEADERS, type DeadLetterReason } from "./headers";
+import { subjects } from "./subjects";
+
+/** What a handler learns about the message besides its payload. */
+export interface Delivery {
+	/** The publisher's de-duplication key; handlers use it (or a domain key) to stay idempotent. */
+	msgId: string | undefined;
+	traceId: string;
+	/** 1 on first delivery, then counts redeliveries. */
+	deliveryCount: number;
+	stream: string;
+	consumer: string;
+	seq: number;
+	subject: string;
+	publishedAt: Date;
+	schemaVersion: number | undefined;
+	header(name: string): string | undefined;
+}
+
+/** The JetStream handles a consumer works with (a Bus has them all). */
+export interface JetStreamHandles {
+	js: JetStreamClient;
+	jsm: JetStreamManager;
+	acked: AckedPublisher;
+}
+
+export type DeliveryHandler<T> = (payload: T, delivery: Delivery) => Promise<void> | void;
+
+export interface ConsumerLog {
+	debug(...args: unknown[]): void;
+	info(...args: unknown[]): void;
+	warn(...args: unknown[]): void;
+	error(...args: unknown[]): void;
+}
+
+export interface DurableConsumerOptions<T> {
+	stream: string;
+	/** Shared by every instance of a service, so they split the work. */
+	durable: string;
+	filterSubject: string;
+	description?: string;
+	/** Schema check of each payload; a message that fails it is dead-lettered at once (retrying cannot help). */
+	validate?: (payload: unknown) => FieldError[];
+	handler: DeliveryHandler<T>;
+	/** Handler attempts before the message is dead-lettered. */
+	maxDeliveries: number;
+	/** Also bounds the handler: an attempt that takes longer than 80 % of it counts as failed. */
+	ackWaitMs: number;
+	/** Delay before redelivery after the n-th failed attempt. */
+	retryDelay: (attempt: number) => number;
+	/** Messages handled at once by this instance (1 keeps per-instance order). */
+	concurrency?: number;
+	/** Messages pulled ahead; each waits unacknowledged, so keep prefetch × handler time well under ackWaitMs. */
+	prefetch?: number;
+	/** Where a consumer created for the first time starts: the whole stream, or only what comes next. */
+	deliverPolicy?: "all" | "new";
+	log: ConsumerLog;
+}
+
+/** Exponential backoff with ±20 % jitter so that failing instances do not retry in lock-step. */
+export function exponentialBackoff(baseMs: number, capMs = 60_000): (attempt: number) => number {
+	return (attempt) => {
+		const raw = Math.min(capMs, baseMs * 2 ** Math.max(0, attempt - 1));
+		return Math.round(raw * (0.8 + Math.random() * 0.4));
+	};
+}
+
+function oneLine(text: string, max = 1_000): string {
+	const flat = text.replace(/[\r\n]+/g, " ").replace(/[^\x20-\x7e]/g, "?");
+	return flat.length > max ? `${flat.slice(0, max)}…` : flat;
+}
+
+function errorText(err: unknown): string {
+	return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+}
+
+function isNotFound(err: unknown): boolean {
+	return err instanceof JetStreamApiError && err.code === JetStreamApiCodes.ConsumerNotFound;
+}
+
+const decoder = new TextDecoder();
+
+export class HandlerTimeoutError extends Error {
+	override name = "HandlerTimeoutError";
+}
+
+/**
+ * A durable pull consumer that runs a handler per message: ack after success, redelivery with backoff after a
+ * failure, and after `maxDeliveries` attempts the message moves to the dead-letter stream with the error and its
+ * original headers. Dead-lettering is confirmed by JetStream before the original is acknowledged, so a message
+ * is never dropped.
+ */
+export class DurableConsumer<T = unknown> {
+	private messages: ConsumerMessages | undefined;
+	private loop: Promise<void> | undefined;
+	private stopping = false;
+	private readonly inFlight = new Set<Promise<void>>();
+
+	/** Acks of handled messages, sent together once per event-loop turn: one socket write instead of one each. */
+	private readonly acks: JsMsg[] = [];
+	private readonly js: JetStreamClient;
+	private readonly jsm: JetStreamManager;
+	private readonly acked: AckedPublisher;
+
+	constructor(
+		jetStream: JetStreamHandles,
+		private readonly opts: DurableConsumerOptions<T>,
+	) {
+		({ js: this.js, jsm: this.jsm, acked: this.acked } = jetStream);
+	}
+
+	private ack(m: JsMsg): void {
+		if (this.acks.push(m) === 1) setImmediate(this.flushAcks);
+	}
+
+	private readonly flushAcks = (): void => {
+		for (const m of this.acks.splice(0)) m.ack();
+	};
+
+	get name(): string {
+		return this.opts.durable;
+	}
+
+	private config(): Partial<ConsumerConfig> {
+		const o = this.opts;
+		return {
+			durable_name: o.durable,
+			description: o.description,
+			filter_subject: o.filterSubject,
+			ack_policy: AckPolicy.Explicit,
+			deliver_policy: o.deliverPolicy === "new" ? DeliverPolicy.New : DeliverPolicy.All,
+			ack_wait: nanos(o.ackWaitMs),
+			// Unlimited on the server: this class decides when to give up, and always leaves a dead letter.
+			max_deliver: -1,
+			max_ack_pending: 1_000,
+		};
+	}
+
+	/** Creates the durable consumer or updates the settings that may change; idempotent across instances. */
+	async ensure(): Promise<void> {
+		const wanted = this.config();
+		let current: ConsumerConfig | undefined;
+		try {
+			current = (await this.jsm.consumers.info(this.opts.stream, this.opts.durable)).config;
+		} catch (err) {
+			if (!isNotFound(err)) throw err;
+		}
+		if (!current) {
+			await this.jsm.consumers.add(this.opts.stream, wanted);
+			return;
+		}
+		if (current.filter_subject !== wanted.filter_subject) {
+			throw new Error(
+				`consumer ${this.opts.durable} on ${this.opts.stream} already filters ${current.filter_subject}, not ${wanted.filter_subject}; delete it to change what it reads`,
+			);
+		}
+		const mutable = ["description", "ack_wait", "max_deliver", "max_ack_pending"] as const;
+		if (mutable.some((k) => current[k] !== wanted[k])) {
+			await this.jsm.consumers.update(this.opts.stream, this.opts.durable, {
+				description: wanted.description,
+				ack_wait: wanted.ack_wait,
+				max_deliver: wanted.max_deliver,
+				max_ack_pending: wanted.max_ack_pending,
+			});
+		}
+	}
+
+	async start(): Promise<void> {
+		await this.ensure();
+		const consumer = await this.js.consumers.get(this.opts.stream, this.opts.durable);
+		const concurrency = Math.max(1, this.opts.concurrency ?? 1);
+		this.messages = await consumer.consume({ max_messages: Math.max(concurrency, this.opts.prefetch ?? 64) });
+		this.watchStatus(this.messages);
+		this.loop = this.run(this.messages, concurrency);
+	}
+
+	/** Stops pulling, hands back what was prefetched, and waits for the handlers under way. */
+	async stop(): Promise<void> {
+		if (!this.messages) return;
+		this.stopping = true;
+		await this.messages.close();
+		await this.loop;
+		this.messages = undefined;
+	}
+
+	private watchStatus(messages: ConsumerMessages): void {
+		void (async () => {
+			for await (const s of messages.status()) {
+				// The consumer can vanish under us (deleted by an operator, store wiped): put it back.
+				if (s.type === "consumer_not_found" && !this.stopping) {
+					this.opts.log.warn(`consumer ${this.opts.durable} is missing on ${this.opts.stream}; recreating it`);
+					await this.ensure().catch((err) => this.opts.log.error(`cannot recreate consumer ${this.opts.durable}: ${errorText(err)}`));
+				}
+			}
+		})().catch(() => undefined);
+	}
+
+	private async run(messages: ConsumerMessages, concurrency: number): Promise<void> {
+		for await (const m of messages) {
+			if (this.stopping) {
+				m.nak(); // let another instance take it now rather than after ack_wait
+				continue;
+			}
+			const task = this.handle(m).catch((err) => this.opts.log.error(`consumer ${this.opts.durable}: ${errorText(err)}`));
+			if (concurrency === 1) {
+				await task;
+				continue;
+			}
+			this.inFlight.add(task);
+			void task.finally(() => this.inFlight.delete(task));
+			if (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
+		}
+		await Promise.all(this.inFlight);
+		this.flushAcks();
+	}
+
+	private delivery(m: JsMsg): Delivery {
+		const h = m.headers;
+		const get = (name: string) => h?.get(name) || undefined;
+		const version = Number(get(HEADERS.schemaVersion));
+		return {
+			msgId: get(HEADERS.msgId),
+			traceId: get(HEADERS.traceId) ?? randomUUID(),
+			deliveryCount: m.info.deliveryCount,
+			stream: m.info.stream,
+			consumer: this.opts.durable,
+			seq: m.seq,
+			subject: m.subject,
+			publishedAt: m.time,
+			schemaVersion: Number.isInteger(version) ? version : undefined,
+			header: get,
+		};
+	}
+
+	private async handle(m: JsMsg): Promise<void> {
+		const d = this.delivery(m);
+		let payload: unknown;
+		try {
+			payload = JSON.parse(decoder.decode(m.data));
+		} catch (err) {
+			return this.deadLetter(m, d, "malformed", `payload is not JSON: ${(err as Error).message}`);
+		}
+		const problems = this.opts.validate?.(payload) ?? [];
+		if (problems.length) {
+			const version = d.schemaVersion === undefined ? "" : ` (published as schema v${d.schemaVersion})`;
+			return this.deadLetter(m, d, "schema", `invalid payload${version}: ${describeFieldErrors(problems)}`);
+		}
+		if (d.deliveryCount > this.opts.maxDeliveries) {
+			return this.deadLetter(
+				m,
+				d,
+				"max-deliveries",
+				`not acknowledged after ${this.opts.maxDeliveries} deliveries (the handler timed out or its process stopped)`,
+			);
+		}
+		try {
+			// Past the ack wait the server redelivers anyway: at 80 % of it the attempt counts as failed, so the nak or
+			// dead letter arrives first and this instance moves on instead of waiting on a handler that may never return.
+			const limit = Math.round(this.opts.ackWaitMs * 0.8);
+			await deadlines.race(
+				Promise.resolve(this.opts.handler(payload as T, d)),
+				limit,
+				() => new HandlerTimeoutError(`handler did not finish within ${limit} ms`),
+			);
+			this.ack(m);
+		} catch (err) {
+			if (d.deliveryCount >= this.opts.maxDeliveries) {
+				await this.deadLetter(m, d, "handler-failed", errorText(err));
+			} else {
+				const delay = this.opts.retryDelay(d.deliveryCount);
+				this.opts.log.warn(
+					`${this.opts.durable}: ${d.subject} #${d.seq} failed (attempt ${d.deliveryCount}/${this.opts.maxDeliveries}, retry in ${delay} ms, trace ${d.traceId}): ${oneLine(errorText(err), 300)}`,
+				);
+				m.nak(delay);
+			}
+		}
+	}
+
+	private async deadLetter(m: JsMsg, d: Delivery, reason: DeadLetterReason, error: string): Promise<void> {
+		const h = natsHeaders();
+		for (const [k, values] of m.headers ?? []) {
+			// Nats-* headers steer the stream that receives them (ids, expectations): keep them out of the DLQ.
+			if (k.toLowerCase().startsWith("nats-")) continue;
+			for (const v of values) h.append(k, v);
+		}
+		const set = (k: string, v: string | number) => h.set(k, oneLine(String(v)));
+		set(DLQ_HEADERS.reason, reason);
+		set(DLQ_HEADERS.error, error);
+		set(DLQ_HEADERS.stream, d.stream);
+		set(DLQ_HEADERS.subject, d.subject);
+		set(DLQ_HEADERS.seq, d.seq);
+		if (d.msgId) set(DLQ_HEADERS.msgId, d.msgId);
+		set(DLQ_HEADERS.consumer, this.opts.durable);
+		set(DLQ_HEADERS.deliveries, d.deliveryCount);
+		set(DLQ_HEADERS.failedAt, new Date().toISOString());
+		if (!m.headers?.get(HEADERS.traceId)) set(HEADERS.traceId, d.traceId);
+		// The same message dead-lettered twice by this consumer (e.g. after a crash before the ack) is kept once.
+		h.set(HEADERS.msgId, `${d.stream}:${d.seq}:${this.opts.durable}`);
+		try {
+			await this.acked.publish(subjects.deadLetter(d.stream, this.opts.durable), m.data, h);
+		} catch (err) {
+			this.opts.log.error(
+				`${this.opts.durable}: cannot dead-letter ${d.subject} #${d.seq} (${errorText(err)}); it stays in ${d.stream} and is retried`,
+			);
+			m.nak(this.opts.retryDelay(d.deliveryCount));
+			return;
+		}
+		m.ack();
+		this.opts.log.error(
+			`${this.opts.durable}: dead-lettered ${d.subject} #${d.seq} after ${d.deliveryCount} deliveries (${reason}, trace ${d.traceId}): ${oneLine(error, 300)}`,
+		);
+	}
+}

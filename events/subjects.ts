@@ -1,0 +1,58 @@
+/**
+ * Every subject the platform uses is built here; nothing else writes a subject string.
+ *
+ * | family     | pattern                                  | owner (who may publish)                  |
+ * |------------|------------------------------------------|------------------------------------------|
+ * | domain     | evt.<context>.<entity>.<verb>            | the service of <context>                 |
+ * | telemetry  | tlm.<workspace>.<run>.<kind>             | the runner sidecar of <run> (per-run key)|
+ * | ingest     | ingest.<source>.<type>                   | the external producer <source>           |
+ * | audit      | audit.<context>.<kind>                   | the service of <context>                 |
+ * | dead letter| dlq.<stream>.<consumer>                  | the consumer that gave up                |
+ */
+
+const TOKEN = /^[A-Za-z0-9_-]+$/;
+
+export class SubjectTokenError extends Error {
+	override name = "SubjectTokenError";
+}
+
+/** One subject token: no dots, wildcards or spaces, so a value can never widen or split a subject. */
+export function token(kind: string, value: string): string {
+	if (typeof value !== "string" || !TOKEN.test(value)) {
+		throw new SubjectTokenError(`${kind} ${JSON.stringify(value)} is not a valid subject token (letters, digits, '-', '_')`);
+	}
+	return value;
+}
+
+export const TELEMETRY_KINDS = ["heartbeat", "event", "done", "log"] as const;
+export type TelemetryKind = (typeof TELEMETRY_KINDS)[number];
+
+export const subjects = {
+	domain: (context: string, entity: string, verb: string) =>
+		`evt.${token("context", context)}.${token("entity", entity)}.${token("verb", verb)}`,
+	allDomain: () => "evt.>",
+
+	telemetry: (workspace: string, runId: string, kind: TelemetryKind) =>
+		`tlm.${token("workspace", workspace)}.${token("run", runId)}.${token("kind", kind)}`,
+	/** Everything one run may publish: the whole grant of its sidecar credential. */
+	telemetryOfRun: (workspace: string, runId: string) => `tlm.${token("workspace", workspace)}.${token("run", runId)}.>`,
+	allTelemetry: () => "tlm.>",
+
+	ingest: (source: string, type: string) => `ingest.${token("source", source)}.${token("type", type)}`,
+	ingestOfSource: (source: string) => `ingest.${token("source", source)}.>`,
+	allIngest: () => "ingest.>",
+
+	audit: (context: string, kind: string) => `audit.${token("context", context)}.${token("kind", kind)}`,
+	allAudit: () => "audit.>",
+
+	deadLetter: (stream: string, consumer: string) => `dlq.${token("stream", stream)}.${token("consumer", consumer)}`,
+	deadLettersOfStream: (stream: string) => `dlq.${token("stream", stream)}.*`,
+	deadLettersOfConsumer: (consumer: string) => `dlq.*.${token("consumer", consumer)}`,
+	allDeadLetters: () => "dlq.>",
+} as const;
+
+/** The tokens of a dead-letter subject, or undefined for any other subject. */
+export function parseDeadLetterSubject(subject: string): { stream: string; consumer: string } | undefined {
+	const parts = subject.split(".");
+	return parts.length === 3 && parts[0] === "dlq" ? { stream: parts[1]!, consumer: parts[2]! } : undefined;
+}

@@ -1,0 +1,114 @@
+import Ajv2020, { type AnySchema, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+import { SCHEMAS_DIR } from "./paths";
+
+/** Every schema's `$id` is this base plus its path under `schemas/`, so an id tells where its file is. */
+export const SCHEMA_BASE_URI = "https://savassan.dev/schemas/";
+
+export interface FieldError {
+	/** Dotted path of the offending field (`spec.epochs`, `items[2].name`); empty for the document itself. */
+	field: string;
+	message: string;
+	keyword: string;
+}
+
+function listJsonFiles(dir: string): string[] {
+	return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+		e.isDirectory() ? listJsonFiles(join(dir, e.name)) : e.name.endsWith(".json") ? [join(dir, e.name)] : [],
+	);
+}
+
+function pathToField(instancePath: string): string {
+	return instancePath
+		.split("/")
+		.slice(1)
+		.map((seg) => seg.replace(/~1/g, "/").replace(/~0/g, "~"))
+		.reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), "");
+}
+
+function join2(parent: string, child: string): string {
+	return parent ? `${parent}.${child}` : child;
+}
+
+/** Ajv's errors as field-named messages a caller can act on. */
+export function toFieldErrors(errors: ErrorObject[] | null | undefined): FieldError[] {
+	return (errors ?? []).map((e) => {
+		const at = pathToField(e.instancePath);
+		switch (e.keyword) {
+			case "required":
+				return { field: join2(at, e.params.missingProperty), message: "is required", keyword: e.keyword };
+			case "additionalProperties":
+				return { field: join2(at, e.params.additionalProperty), message: "is not allowed", keyword: e.keyword };
+			case "enum":
+				return {
+					field: at,
+					message: `must be one of ${(e.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(", ")}`,
+					keyword: e.keyword,
+				};
+			default:
+				return { field: at, message: e.message ?? "is invalid", keyword: e.keyword };
+		}
+	});
+}
+
+export function describeFieldErrors(errors: FieldError[]): string {
+	return errors.map((e) => (e.field ? `'${e.field}' ${e.message}` : e.message)).join("; ");
+}
+
+export type Validator = ((value: unknown) => FieldError[]) & { schemaId?: string };
+
+/**
+ * All JSON Schemas of the platform, loaded once per process; each schema is compiled on first use and kept.
+ * Validation fills declared defaults in place.
+ */
+export class SchemaRegistry {
+	private readonly ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+	private readonly compiled = new Map<string, ValidateFunction>();
+
+	constructor(dirs: string[] = [SCHEMAS_DIR]) {
+		addFormats(this.ajv);
+		for (const dir of dirs) {
+			for (const file of listJsonFiles(dir)) {
+				let schema: { $id?: unknown };
+				try {
+					schema = JSON.parse(readFileSync(file, "utf8"));
+				} catch (err) {
+					throw new Error(`schema ${file} is not valid JSON: ${(err as Error).message}`);
+				}
+				const expected = SCHEMA_BASE_URI + relative(dir, file).split("\\").join("/");
+				if (schema.$id !== expected) throw new Error(`schema ${file} must have "$id": "${expected}"`);
+				this.ajv.addSchema(schema as AnySchema);
+			}
+		}
+	}
+
+	has(id: string): boolean {
+		return this.ajv.getSchema(id) !== undefined;
+	}
+
+	/** A validator for a schema id, or for an inline schema (which may `$ref` registered ids). */
+	validator(schema: string | object): Validator {
+		let fn: ValidateFunction | undefined;
+		if (typeof schema === "string") {
+			fn = this.compiled.get(schema) ?? this.ajv.getSchema(schema);
+			if (!fn) throw new Error(`unknown schema ${schema}`);
+			this.compiled.set(schema, fn);
+		} else {
+			fn = this.ajv.compile(schema);
+		}
+		const validate = fn;
+		const check: Validator = (value) => (validate(value) ? [] : toFieldErrors(validate.errors));
+		if (typeof schema === "string") check.schemaId = schema;
+		return check;
+	}
+}
+
+let shared: SchemaRegistry | undefined;
+
+/** The process-wide registry over `schemas/`. */
+export function platformSchemas(): SchemaRegistry {
+	shared ??= new SchemaRegistry();
+	return shared;
+}

@@ -1,0 +1,43 @@
+import type { BrokerOptions } from "moleculer";
+import type { PlatformConfig } from "./lib/config";
+import { pinoOptions } from "./lib/logger";
+import { BusMiddleware } from "./lib/moleculer/bus.middleware";
+import { ParamsValidationMiddleware } from "./lib/moleculer/params-validation.middleware";
+import { platformSchemas, type SchemaRegistry } from "./lib/schemas";
+
+/** Moleculer's transporter namespace: its internal subjects are `MOL-savassan.*`. */
+export const NAMESPACE = "savassan";
+
+/** Broker options of every Savassan process; `schemas` is overridable for tests that add fixture contracts. */
+export function brokerOptions(
+	config: PlatformConfig,
+	natsServers: string[],
+	schemas: SchemaRegistry = platformSchemas(),
+): BrokerOptions {
+	return {
+		namespace: NAMESPACE,
+		nodeID: config.nodeId,
+		transporter: {
+			type: "NATS",
+			options: { servers: natsServers, maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+		},
+		serializer: "JSON",
+		logger: { type: "Pino", options: { level: config.logLevel, pino: { options: pinoOptions(config.logLevel) } } },
+		// Params are checked against schemas/ by ParamsValidationMiddleware, not by fastest-validator.
+		validator: false,
+		requestTimeout: config.requestTimeoutMs,
+		retryPolicy: { enabled: false },
+		// The platform handles signals itself, so it can drain consumers and stop the embedded NATS in order.
+		skipProcessEventRegistration: true,
+		middlewares: [
+			BusMiddleware({
+				servers: natsServers,
+				name: `savassan:${config.nodeId}`,
+				schemas,
+				streamReplicas: config.streamReplicas,
+				consumerDefaults: config.events,
+			}),
+			ParamsValidationMiddleware(schemas),
+		],
+	};
+}

@@ -1,0 +1,37 @@
+import type { HttpResponse } from "uWebSockets.js";
+
+const STATUS_TEXT: Record<number, string> = {
+	200: "OK",
+	400: "Bad Request",
+	401: "Unauthorized",
+	403: "Forbidden",
+	404: "Not Found",
+	405: "Method Not Allowed",
+	413: "Payload Too Large",
+	422: "Unprocessable Entity",
+	500: "Internal Server Error",
+	503: "Service Unavailable",
+};
+
+/** The one error body of the HTTP API. */
+export interface ErrorBody {
+	status: number;
+	code: string;
+	message: string;
+	field?: string;
+	trace_id?: string;
+}
+
+export function sendJson(res: HttpResponse, status: number, body: unknown): void {
+	res.cork(() => {
+		res
+			.writeStatus(`${status} ${STATUS_TEXT[status] ?? ""}`.trim())
+			.writeHeader("content-type", "application/json")
+			.writeHeader("cache-control", "no-store")
+			.end(JSON.stringify(body));
+	});
+}
+
+export function sendError(res: HttpResponse, body: ErrorBody): void {
+	sendJson(res, body.status, body);
+}

@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { PROJECT_ROOT } from "../../lib/paths";
+
+export interface RunningCli {
+	child: ChildProcess;
+	stdout(): string;
+	stderr(): string;
+	/** Resolves with the first stdout match of `re`, or fails if the process exits or time runs out. */
+	waitFor(re: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+	exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs the real start command (`npm start` runs the same file) as its own process group, like a terminal job. */
+export function runCli(env: Record<string, string>): RunningCli {
+	const child = spawn(process.execPath, [join(PROJECT_ROOT, "dist", "bin", "savassan.js")], {
+		env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "warn", ...env },
+		stdio: ["ignore", "pipe", "pipe"],
+		detached: true,
+	});
+	let out = "";
+	let err = "";
+	child.stdout!.on("data", (c) => (out += c));
+	child.stderr!.on("data", (c) => (err += c));
+	const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) =>
+		child.once("exit", (code, signal) => r({ code, signal })),
+	);
+	return {
+		child,
+		stdout: () => out,
+		stderr: () => err,
+		exited,
+		async waitFor(re, timeoutMs = 20_000) {
+			const deadline = Date.now() + timeoutMs;
+			for (;;) {
+				const m = out.match(re);
+				if (m) return m;
+				if (child.exitCode !== null || child.signalCode !== null) {
+					throw new Error(`process exited (${child.exitCode ?? child.signalCode}) before printing ${re}\nstdout:\n${out}\nstderr:\n${err}`);
+				}
+				if (Date.now() > deadline) throw new Error(`timed out waiting for ${re}\nstdout:\n${out}\nstderr:\n${err}`);
+				await new Promise((r) => setTimeout(r, 25));
+			}
+		},
+	};
+}
+
+export function isAlive(pid: number): boolean {
+	try {
+		process.kill(pid, 0);
+		return true;
+	} catch {
+		return false;
+	}
+}
+
+/** PIDs of running processes whose command line mentions `needle` (e.g. a data dir). */
+export function processesMentioning(needle: string): number[] {
+	const pids: number[] = [];
+	for (const entry of readdirSync("/proc")) {
+		if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+		try {
+			if (readFileSync(`/proc/${entry}/cmdline`, "utf8").includes(needle)) pids.push(Number(entry));
+		} catch {
+			/* gone meanwhile */
+		}
+	}
+	return pids;
+}
