@@ -16,7 +16,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { connect as connectV2, JSONCodec } from "nats";
+import { connect as connectV2, createInbox, JSONCodec } from "nats";
 import { AckedPublisher } from "../events/acked-publisher";
 import { defineConsumer } from "../events/consumers";
 import { DurableConsumer, exponentialBackoff } from "../events/consume";
@@ -91,14 +91,29 @@ async function main(): Promise<void> {
 		const platform = platformBroker(nats.url, "platform-caller");
 		await Promise.all([bare.start(), platform.start()]);
 		await Promise.all([bare.waitForServices("bench"), platform.waitForServices("bench")]);
+		// The floor: one wildcard reply subscription, no per-request timer (how Moleculer's transit works).
+		const inbox = createInbox();
+		const waiting = new Map<string, () => void>();
+		let nextToken = 0;
+		nc2.subscribe(`${inbox}.*`, { callback: (_e, m) => waiting.get(m.subject)?.() });
+		const muxed = () =>
+			new Promise<void>((resolve) => {
+				const reply = `${inbox}.${nextToken++}`;
+				waiting.set(reply, () => {
+					waiting.delete(reply);
+					resolve();
+				});
+				nc2.publish(ready.subject, codec.encode(ECHO), { reply });
+			});
 		const calls = {
 			raw: () => nc2.request(ready.subject, codec.encode(ECHO), { timeout: 10_000 }),
+			muxed,
 			bare: () => bare.call("bench.echo", ECHO),
 			platform: () => platform.call("bench.echo", ECHO),
 		};
 		for (const concurrency of [1, 64]) {
 			for (const call of Object.values(calls)) await closedLoop(call, concurrency, 300); // warm-up
-			const results: Record<keyof typeof calls, LoopResult[]> = { raw: [], bare: [], platform: [] };
+			const results: Record<keyof typeof calls, LoopResult[]> = { raw: [], muxed: [], bare: [], platform: [] };
 			for (let r = 0; r < ROUNDS; r++) {
 				for (const [name, call] of Object.entries(calls)) {
 					results[name as keyof typeof calls].push(await closedLoop(call, concurrency, DURATION_MS));
@@ -113,7 +128,9 @@ async function main(): Promise<void> {
 			const b = m("bare");
 			const p = m("platform");
 			const fmt = (x: LoopResult) => `${Math.round(x.perSec).toLocaleString("en")}/s (p50 ${x.p50.toFixed(2)} ms, p99 ${x.p99.toFixed(2)} ms)`;
-			rows.push(`| raw NATS request/reply, ${concurrency} in flight | ${fmt(raw)} | 1.00 (baseline) | |`);
+			const mx = m("muxed");
+			rows.push(`| raw NATS request/reply (\`nc.request\`), ${concurrency} in flight | ${fmt(raw)} | 1.00 (baseline) | |`);
+			rows.push(`| raw NATS, one reply subscription, no timers, ${concurrency} in flight | ${fmt(mx)} | ${(mx.perSec / raw.perSec).toFixed(2)} × raw | |`);
 			rows.push(`| Moleculer, bare NATS transporter, ${concurrency} in flight | ${fmt(b)} | ${(b.perSec / raw.perSec).toFixed(2)} × raw | |`);
 			const ratio = p.perSec / b.perSec;
 			rows.push(

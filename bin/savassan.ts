@@ -35,8 +35,8 @@ async function main(): Promise<void> {
 		force.unref();
 		void (platform?.stop() ?? Promise.resolve()).then(
 			() => {
-				log.info("stopped cleanly");
-				process.exit(0);
+				log.info("stopped");
+				process.exit(process.exitCode ?? 0);
 			},
 			(err: Error) => {
 				log.error(`shutdown failed: ${err.message}`);
@@ -46,6 +46,17 @@ async function main(): Promise<void> {
 	};
 	process.on("SIGINT", () => shutdown("SIGINT"));
 	process.on("SIGTERM", () => shutdown("SIGTERM"));
+	// A bug must not leave a half-working platform running: log it, then stop in order (exit code 1).
+	process.on("uncaughtException", (err) => {
+		log.fatal({ err }, `uncaught exception: ${err.message}`);
+		process.exitCode = 1;
+		shutdown("uncaughtException");
+	});
+	process.on("unhandledRejection", (reason) => {
+		log.fatal({ err: reason }, `unhandled rejection: ${reason instanceof Error ? reason.message : String(reason)}`);
+		process.exitCode = 1;
+		shutdown("unhandledRejection");
+	});
 
 	try {
 		platform = await startPlatform(config, log);

@@ -205,7 +205,8 @@ describe("events layer on a real nats-server", () => {
 		const seen: Seen[] = [];
 		await start("n1", [widgetService(seen)]);
 		const subject = WidgetCreated.subject;
-		await js.publish(subject, "{not json", { msgID: "bad-json" });
+		// Published with an expectation header that is right for EVENTS: it must not follow the message into the DLQ.
+		await js.publish(subject, "{not json", { msgID: "bad-json", expect: { streamName: "EVENTS" } });
 		await js.publish(subject, JSON.stringify({ id: "w-x", name: 42 }), { msgID: "bad-field" });
 		await publisher.publish(WidgetCreated, widget(4));
 		await waitFor("the valid event", () => seen.length === 1);
