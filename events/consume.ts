@@ -95,6 +95,7 @@ function isNotFound(err: unknown): boolean {
 }
 
 const decoder = new TextDecoder();
+const rebindDelay = exponentialBackoff(500, 30_000);
 
 export class HandlerTimeoutError extends Error {
 	override name = "HandlerTimeoutError";
@@ -110,6 +111,8 @@ export class DurableConsumer<T = unknown> {
 	private messages: ConsumerMessages | undefined;
 	private loop: Promise<void> | undefined;
 	private stopping = false;
+	/** Ends the wait between rebind attempts when stopping. */
+	private wake: (() => void) | undefined;
 	private readonly inFlight = new Set<Promise<void>>();
 
 	/** Acks of handled messages, sent together once per event-loop turn: one socket write instead of one each. */
@@ -132,10 +135,6 @@ export class DurableConsumer<T = unknown> {
 	private readonly flushAcks = (): void => {
 		for (const m of this.acks.splice(0)) m.ack();
 	};
-
-	get name(): string {
-		return this.opts.durable;
-	}
 
 	private config(): Partial<ConsumerConfig> {
 		const o = this.opts;
@@ -182,33 +181,69 @@ export class DurableConsumer<T = unknown> {
 	}
 
 	async start(): Promise<void> {
+		this.stopping = false;
 		await this.ensure();
-		const consumer = await this.js.consumers.get(this.opts.stream, this.opts.durable);
-		const concurrency = Math.max(1, this.opts.concurrency ?? 1);
-		this.messages = await consumer.consume({ max_messages: Math.max(concurrency, this.opts.prefetch ?? 64) });
-		this.watchStatus(this.messages);
-		this.loop = this.run(this.messages, concurrency);
+		this.loop = this.supervise(await this.bind());
 	}
 
 	/** Stops pulling, hands back what was prefetched, and waits for the handlers under way. */
 	async stop(): Promise<void> {
-		if (!this.messages) return;
+		if (!this.loop) return;
 		this.stopping = true;
-		await this.messages.close();
+		this.wake?.();
+		await this.messages?.close();
 		await this.loop;
-		this.messages = undefined;
+		this.loop = undefined;
 	}
 
-	private watchStatus(messages: ConsumerMessages): void {
+	private async bind(): Promise<ConsumerMessages> {
+		const consumer = await this.js.consumers.get(this.opts.stream, this.opts.durable);
+		const messages = await consumer.consume({ max_messages: Math.max(this.concurrency, this.opts.prefetch ?? 64) });
+		this.messages = messages;
 		void (async () => {
 			for await (const s of messages.status()) {
-				// The consumer can vanish under us (deleted by an operator, store wiped): put it back.
-				if (s.type === "consumer_not_found" && !this.stopping) {
-					this.opts.log.warn(`consumer ${this.opts.durable} is missing on ${this.opts.stream}; recreating it`);
-					await this.ensure().catch((err) => this.opts.log.error(`cannot recreate consumer ${this.opts.durable}: ${errorText(err)}`));
+				// After its consumer is deleted (by an operator, a store wipe...) a subscription stops pulling for good.
+				if ((s.type === "consumer_deleted" || s.type === "consumer_not_found") && !this.stopping) {
+					this.opts.log.warn(`consumer ${this.opts.durable} on ${this.opts.stream} is gone (${s.type}); binding again`);
+					messages.stop();
 				}
 			}
 		})().catch(() => undefined);
+		return messages;
+	}
+
+	private get concurrency(): number {
+		return Math.max(1, this.opts.concurrency ?? 1);
+	}
+
+	/** Consumes until stop(); a subscription that ends on its own is replaced, recreating the consumer if needed. */
+	private async supervise(first: ConsumerMessages): Promise<void> {
+		let messages = first;
+		for (;;) {
+			try {
+				await this.run(messages, this.concurrency);
+			} catch (err) {
+				this.opts.log.warn(`consumer ${this.opts.durable}: subscription failed: ${errorText(err)}`);
+			}
+			for (let attempt = 1; ; attempt++) {
+				if (this.stopping) return;
+				await new Promise<void>((r) => {
+					const timer = setTimeout(r, rebindDelay(attempt));
+					this.wake = () => {
+						clearTimeout(timer);
+						r();
+					};
+				});
+				if (this.stopping) return;
+				try {
+					await this.ensure();
+					messages = await this.bind();
+					break;
+				} catch (err) {
+					this.opts.log.warn(`consumer ${this.opts.durable}: cannot bind yet (${errorText(err)}); retrying`);
+				}
+			}
+		}
 	}
 
 	private async run(messages: ConsumerMessages, concurrency: number): Promise<void> {

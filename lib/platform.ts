@@ -14,8 +14,8 @@ export interface PlatformLog {
 export interface Platform {
 	broker: ServiceBroker;
 	natsUrl: string;
-	/** Set when this process spawned its own nats-server. */
-	nats?: EmbeddedNats;
+	/** Set when this process spawned its own nats-server (as first started). */
+	nats?: { pid: number; dir: string };
 	services: string[];
 	/** `http://host:port` when the gateway runs in this process. */
 	gatewayUrl?: string;
@@ -23,27 +23,51 @@ export interface Platform {
 	stop(): Promise<void>;
 }
 
+const MAX_NATS_RESTARTS_PER_MINUTE = 5;
+
 /** Composition root: the bus (own or joined), one broker, the chosen services. */
 export async function startPlatform(config: PlatformConfig, log: PlatformLog): Promise<Platform> {
 	let nats: EmbeddedNats | undefined;
 	let servers = config.natsServers;
+	let stopping = false;
+	let restarting: Promise<void> | undefined;
 	if (!servers.length) {
-		nats = await startEmbeddedNats({ bin: config.natsServerBin, dir: join(config.dataDir, "nats") });
+		const options = { bin: config.natsServerBin, dir: join(config.dataDir, "nats") };
+		const restarts: number[] = [];
+		// Clients reconnect on their own; what the server had stored is on disk. Give up if it keeps dying.
+		const supervise = (server: EmbeddedNats) =>
+			void server.exited.then(async ({ code, signal }) => {
+				if (stopping) return;
+				const now = Date.now();
+				restarts.push(now);
+				if (restarts.filter((t) => now - t < 60_000).length > MAX_NATS_RESTARTS_PER_MINUTE) {
+					log.error(`embedded nats-server exited (code ${code}, signal ${signal}) too often; not restarting it`);
+					return;
+				}
+				log.error(`embedded nats-server exited unexpectedly (code ${code}, signal ${signal}); restarting it`);
+				restarting = startEmbeddedNats({ ...options, port: server.port }).then(
+					(restarted) => {
+						nats = restarted;
+						log.info(`embedded nats-server restarted (pid ${restarted.pid})`);
+						supervise(restarted);
+					},
+					(err: Error) => log.error(`cannot restart the embedded nats-server: ${err.message}`),
+				);
+			});
+		nats = await startEmbeddedNats(options);
 		servers = [nats.url];
 		log.info(`embedded nats-server ${nats.url} (pid ${nats.pid}, data ${nats.dir})`);
-		void nats.exited.then(({ code, signal }) => {
-			if (!stopping) log.error(`embedded nats-server exited unexpectedly (code ${code}, signal ${signal})`);
-		});
+		supervise(nats);
 	}
 
 	const services = config.services.length ? config.services : SERVICE_NAMES;
 	const broker = new ServiceBroker(brokerOptions(config, servers));
-	let stopping = false;
 	let stopped: Promise<void> | undefined;
 	const stop = () => {
 		stopped ??= (async () => {
 			stopping = true;
 			await broker.stop();
+			await restarting; // a server being restarted right now must not outlive us
 			await nats?.stop();
 		})();
 		return stopped;
@@ -57,5 +81,5 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog): P
 		throw err;
 	}
 	const gateway = broker.getLocalService("gateway") as { address?: string } | undefined;
-	return { broker, natsUrl: servers[0]!, nats, services, gatewayUrl: gateway?.address, stop };
+	return { broker, natsUrl: servers[0]!, nats: nats && { pid: nats.pid, dir: nats.dir }, services, gatewayUrl: gateway?.address, stop };
 }

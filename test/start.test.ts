@@ -167,3 +167,20 @@ describe("the start command", () => {
 		}
 	});
 });
+
+describe("the embedded NATS under the start command", () => {
+	it("is restarted when it dies, and the platform becomes ready again", async () => {
+		const dir = dataDir();
+		const c = cli({ DATA_DIR: dir, GATEWAY_PORT: "0", LOG_LEVEL: "info" });
+		const s = await up(c);
+		process.kill(s.natsPid!, "SIGKILL");
+		await c.waitFor(/embedded nats-server restarted \(pid (\d+)\)/);
+		const restartedPid = Number(c.stdout().match(/embedded nats-server restarted \(pid (\d+)\)/)![1]);
+		assert.ok(isAlive(restartedPid));
+		await waitFor("ready again", async () => (await getJson(`${s.gateway}/readyz`)).status === 200, 15_000);
+		c.child.kill("SIGTERM");
+		assert.equal((await c.exited).code, 0);
+		assert.equal(isAlive(restartedPid), false);
+		assert.deepEqual(processesMentioning(dir), []);
+	});
+});
