@@ -1,4 +1,4 @@
-import type { Service, ServiceSchema } from "moleculer";
+import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import type { us_listen_socket } from "uWebSockets.js";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { loadUws } from "../../lib/uws";
@@ -17,6 +17,15 @@ interface GatewayThis extends Service {
 	address?: string;
 }
 
+/** False also while the broker is starting or stopping (no bus attached): a request then must not throw. */
+function busConnected(broker: ServiceBroker): boolean {
+	try {
+		return busOf(broker).connected;
+	} catch {
+		return false;
+	}
+}
+
 /** The HTTP/WebSocket entry point (uWebSockets.js). Today: liveness and readiness. */
 export function gatewayService(settings: GatewaySettings): ServiceSchema {
 	return {
@@ -31,7 +40,7 @@ export function gatewayService(settings: GatewaySettings): ServiceSchema {
 				.get("/readyz", (res) => {
 					const report = readiness({
 						node: this.broker.nodeID,
-						busConnected: busOf(this.broker).connected,
+						busConnected: busConnected(this.broker),
 						// Typed as schemas by Moleculer, but each entry is a registry item with its nodeID.
 						services: this.broker.registry.getServiceList({ onlyAvailable: true, skipInternal: true }) as unknown as {
 							name: string;
