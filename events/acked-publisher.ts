@@ -37,6 +37,7 @@ export class AckedPublisher {
 	private readonly pending = new Map<string, Pending>();
 	private readonly sub: Subscription;
 	private next = 0;
+	private closed = false;
 
 	constructor(
 		private readonly nc: NatsConnection,
@@ -46,6 +47,7 @@ export class AckedPublisher {
 	}
 
 	publish(subject: string, data: Uint8Array | string, headers?: MsgHdrs): Promise<PubAck> {
+		if (this.closed) return Promise.reject(new PublishError(`publisher is closed; ${subject} not sent`, subject));
 		const token = (this.next++).toString(36);
 		return new Promise<PubAck>((resolve, reject) => {
 			const deadline = deadlines.add(this.timeoutMs, () => {
@@ -90,6 +92,8 @@ export class AckedPublisher {
 
 	/** Stops listening; whatever is still unacknowledged fails now rather than hanging. */
 	close(): void {
+		if (this.closed) return;
+		this.closed = true;
 		this.sub.unsubscribe();
 		for (const p of this.pending.values()) {
 			deadlines.clear(p.deadline);

@@ -49,7 +49,7 @@ export async function freePort(host = "127.0.0.1"): Promise<number> {
 	});
 }
 
-function isAlive(pid: number): boolean {
+export function isAlive(pid: number): boolean {
 	try {
 		process.kill(pid, 0);
 		return true;

@@ -66,6 +66,7 @@ describe("AckedPublisher on a real nats-server", () => {
 		const pending = p.publish("silent.x", "y");
 		p.close();
 		await assert.rejects(pending, /publisher closed before silent\.x was acknowledged/);
+		await assert.rejects(p.publish("acks.late", "z"), /publisher is closed; acks\.late not sent/);
 		silent.unsubscribe();
 	});
 });

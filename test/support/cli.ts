@@ -3,6 +3,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../../lib/paths";
 
+export { isAlive } from "../../lib/nats-server";
+
 export interface RunningCli {
 	child: ChildProcess;
 	stdout(): string;
@@ -44,15 +46,6 @@ export function runCli(env: Record<string, string>): RunningCli {
 			}
 		},
 	};
-}
-
-export function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
 }
 
 /** PIDs of running processes whose command line mentions `needle` (e.g. a data dir). */
