@@ -5,7 +5,7 @@
  *     the platform's broker (bus + JSON Schema validation + pino), at 1 and 64 calls in flight;
  *   - durable events: raw JetStream publish + pull-consume + ack vs the events layer (schema check, id/trace
  *     headers, DurableConsumer with dead-letter handling), 256 publishes outstanding.
- * Usage: npm run bench [-- --rounds 5 --seconds 2 --events 20000]
+ * Usage: npm run bench [-- --rounds 7 --seconds 2 --events 20000]
  */
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect as connectV3 } from "@nats-io/transport-node";
@@ -28,7 +28,7 @@ import { ECHO, bareBroker, benchSchemas, platformBroker } from "./support";
 
 const { values: args } = parseArgs({
 	options: {
-		rounds: { type: "string", default: "5" },
+		rounds: { type: "string", default: "7" },
 		seconds: { type: "string", default: "2" },
 		events: { type: "string", default: "20000" },
 	},
@@ -45,6 +45,15 @@ interface LoopResult {
 	perSec: number;
 	p50: number;
 	p99: number;
+}
+
+function shuffled<T>(xs: T[]): T[] {
+	const out = [...xs];
+	for (let i = out.length - 1; i > 0; i--) {
+		const j = Math.floor(Math.random() * (i + 1));
+		[out[i], out[j]] = [out[j]!, out[i]!];
+	}
+	return out;
 }
 
 /** `concurrency` callers in a closed loop for `ms`. */
@@ -115,7 +124,8 @@ async function main(): Promise<void> {
 			for (const call of Object.values(calls)) await closedLoop(call, concurrency, 300); // warm-up
 			const results: Record<keyof typeof calls, LoopResult[]> = { raw: [], muxed: [], bare: [], platform: [] };
 			for (let r = 0; r < ROUNDS; r++) {
-				for (const [name, call] of Object.entries(calls)) {
+				// A different order each round, so that no path always follows the same neighbour.
+				for (const [name, call] of shuffled(Object.entries(calls))) {
 					results[name as keyof typeof calls].push(await closedLoop(call, concurrency, DURATION_MS));
 				}
 			}
