@@ -30,5 +30,3 @@ export function defineEvent<T>(context: string, entity: string, verb: string, ve
 		schemaId: `${SCHEMA_BASE_URI}events/${type}.v${version}.json`,
 	};
 }
-
-export type PayloadOf<D> = D extends EventDefinition<infer T> ? T : never;

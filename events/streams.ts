@@ -84,9 +84,7 @@ export const STREAMS = {
 	},
 } as const satisfies Record<string, StreamSpec>;
 
-export type StreamKey = keyof typeof STREAMS;
-
-export function streamConfig(spec: StreamSpec, replicas: number): Partial<StreamConfig> & { name: string } {
+function streamConfig(spec: StreamSpec, replicas: number): Partial<StreamConfig> & { name: string } {
 	return {
 		name: spec.name,
 		subjects: [...spec.subjects],

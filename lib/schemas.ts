@@ -1,4 +1,4 @@
-import Ajv2020, { type AnySchema, type ErrorObject, type ValidateFunction } from "ajv/dist/2020";
+import Ajv2020, { type AnySchema, type ErrorObject } from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import { readdirSync, readFileSync } from "node:fs";
 import { join, relative } from "node:path";
@@ -33,7 +33,7 @@ function join2(parent: string, child: string): string {
 }
 
 /** Ajv's errors as field-named messages a caller can act on. */
-export function toFieldErrors(errors: ErrorObject[] | null | undefined): FieldError[] {
+function toFieldErrors(errors: ErrorObject[] | null | undefined): FieldError[] {
 	return (errors ?? []).map((e) => {
 		const at = pathToField(e.instancePath);
 		switch (e.keyword) {
@@ -57,7 +57,7 @@ export function describeFieldErrors(errors: FieldError[]): string {
 	return errors.map((e) => (e.field ? `'${e.field}' ${e.message}` : e.message)).join("; ");
 }
 
-export type Validator = ((value: unknown) => FieldError[]) & { schemaId?: string };
+export type Validator = (value: unknown) => FieldError[];
 
 /**
  * All JSON Schemas of the platform, loaded once per process; each schema is compiled on first use and kept.
@@ -65,7 +65,6 @@ export type Validator = ((value: unknown) => FieldError[]) & { schemaId?: string
  */
 export class SchemaRegistry {
 	private readonly ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
-	private readonly compiled = new Map<string, ValidateFunction>();
 
 	constructor(dirs: string[] = [SCHEMAS_DIR]) {
 		addFormats(this.ajv);
@@ -88,20 +87,11 @@ export class SchemaRegistry {
 		return this.ajv.getSchema(id) !== undefined;
 	}
 
-	/** A validator for a schema id, or for an inline schema (which may `$ref` registered ids). */
-	validator(schema: string | object): Validator {
-		let fn: ValidateFunction | undefined;
-		if (typeof schema === "string") {
-			fn = this.compiled.get(schema) ?? this.ajv.getSchema(schema);
-			if (!fn) throw new Error(`unknown schema ${schema}`);
-			this.compiled.set(schema, fn);
-		} else {
-			fn = this.ajv.compile(schema);
-		}
-		const validate = fn;
-		const check: Validator = (value) => (validate(value) ? [] : toFieldErrors(validate.errors));
-		if (typeof schema === "string") check.schemaId = schema;
-		return check;
+	/** A validator for a registered schema id (Ajv compiles it on first use and keeps it). */
+	validator(id: string): Validator {
+		const validate = this.ajv.getSchema(id);
+		if (!validate) throw new Error(`unknown schema ${id}`);
+		return (value) => (validate(value) ? [] : toFieldErrors(validate.errors));
 	}
 }
 
