@@ -1,6 +1,6 @@
 import { headers as natsHeaders } from "@nats-io/transport-node";
 import { randomUUID } from "node:crypto";
-import { describeFieldErrors, type FieldError, type SchemaRegistry, type Validator } from "../lib/schemas";
+import { describeFieldErrors, type FieldError, type SchemaRegistry } from "../lib/schemas";
 import type { AckedPublisher } from "./acked-publisher";
 import type { EventDefinition } from "./definition";
 import { HEADERS } from "./headers";
@@ -41,10 +41,8 @@ function headerValue(name: string, value: string): string {
 	return value;
 }
 
-/** Publishes domain events to JetStream after checking them against their schema (compiled once per type). */
+/** Publishes domain events to JetStream after checking them against their schema. */
 export class EventPublisher {
-	private readonly validators = new Map<string, Validator>();
-
 	constructor(
 		private readonly acked: AckedPublisher,
 		private readonly schemas: SchemaRegistry,
@@ -52,12 +50,7 @@ export class EventPublisher {
 
 	/** Throws EventValidationError naming each bad field. */
 	validate<T>(def: EventDefinition<T>, payload: unknown): asserts payload is T {
-		let check = this.validators.get(def.schemaId);
-		if (!check) {
-			check = this.schemas.validator(def.schemaId);
-			this.validators.set(def.schemaId, check);
-		}
-		const problems = check(payload);
+		const problems = this.schemas.validator(def.schemaId)(payload);
 		if (problems.length) throw new EventValidationError(def.type, problems);
 	}
 
