@@ -221,7 +221,7 @@ export class DurableConsumer<T = unknown> {
 		let messages = first;
 		for (;;) {
 			try {
-				await this.run(messages, this.concurrency);
+				await this.run(messages);
 			} catch (err) {
 				this.opts.log.warn(`consumer ${this.opts.durable}: subscription failed: ${errorText(err)}`);
 			}
@@ -246,7 +246,8 @@ export class DurableConsumer<T = unknown> {
 		}
 	}
 
-	private async run(messages: ConsumerMessages, concurrency: number): Promise<void> {
+	private async run(messages: ConsumerMessages): Promise<void> {
+		const { concurrency } = this;
 		for await (const m of messages) {
 			if (this.stopping) {
 				m.nak(); // let another instance take it now rather than after ack_wait

@@ -33,14 +33,14 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog): P
 	let restarting: Promise<void> | undefined;
 	if (!servers.length) {
 		const options = { bin: config.natsServerBin, dir: join(config.dataDir, "nats") };
-		const restarts: number[] = [];
+		let restarts: number[] = [];
 		// Clients reconnect on their own; what the server had stored is on disk. Give up if it keeps dying.
 		const supervise = (server: EmbeddedNats) =>
 			void server.exited.then(async ({ code, signal }) => {
 				if (stopping) return;
 				const now = Date.now();
-				restarts.push(now);
-				if (restarts.filter((t) => now - t < 60_000).length > MAX_NATS_RESTARTS_PER_MINUTE) {
+				restarts = [...restarts.filter((t) => now - t < 60_000), now];
+				if (restarts.length > MAX_NATS_RESTARTS_PER_MINUTE) {
 					log.error(`embedded nats-server exited (code ${code}, signal ${signal}) too often; not restarting it`);
 					return;
 				}
