@@ -36,6 +36,8 @@ export const subjects = {
 		`tlm.${token("workspace", workspace)}.${token("run", runId)}.${token("kind", kind)}`,
 	/** Everything one run may publish: the whole grant of its sidecar credential. */
 	telemetryOfRun: (workspace: string, runId: string) => `tlm.${token("workspace", workspace)}.${token("run", runId)}.>`,
+	/** One kind from every run (what a telemetry consumer filters on). */
+	telemetryOfKind: (kind: TelemetryKind) => `tlm.*.*.${token("kind", kind)}`,
 	allTelemetry: () => "tlm.>",
 
 	ingest: (source: string, type: string) => `ingest.${token("source", source)}.${token("type", type)}`,
