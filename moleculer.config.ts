@@ -1,4 +1,6 @@
 import type { BrokerOptions } from "moleculer";
+import { credsAuthenticator } from "nats";
+import type { NatsEndpoint } from "./lib/bus";
 import type { PlatformConfig } from "./lib/config";
 import { pinoOptions } from "./lib/logger";
 import { BusMiddleware } from "./lib/moleculer/bus.middleware";
@@ -11,7 +13,7 @@ export const NAMESPACE = "savassan";
 /** Broker options of every Savassan process; `schemas` is overridable for tests that add fixture contracts. */
 export function brokerOptions(
 	config: PlatformConfig,
-	natsServers: string[],
+	nats: NatsEndpoint,
 	schemas: SchemaRegistry = platformSchemas(),
 ): BrokerOptions {
 	return {
@@ -19,7 +21,12 @@ export function brokerOptions(
 		nodeID: config.nodeId,
 		transporter: {
 			type: "NATS",
-			options: { servers: natsServers, maxReconnectAttempts: -1, reconnectTimeWait: 250 },
+			options: {
+				servers: nats.servers,
+				maxReconnectAttempts: -1,
+				reconnectTimeWait: 250,
+				...(nats.creds ? { authenticator: credsAuthenticator(new TextEncoder().encode(nats.creds)) } : {}),
+			},
 		},
 		serializer: "JSON",
 		logger: { type: "Pino", options: { level: config.logLevel, pino: { options: pinoOptions(config.logLevel) } } },
@@ -31,7 +38,7 @@ export function brokerOptions(
 		skipProcessEventRegistration: true,
 		middlewares: [
 			BusMiddleware({
-				servers: natsServers,
+				...nats,
 				name: `savassan:${config.nodeId}`,
 				schemas,
 				streamReplicas: config.streamReplicas,

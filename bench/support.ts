@@ -26,5 +26,5 @@ export function bareBroker(natsUrl: string, nodeID: string): ServiceBroker {
 /** A broker exactly as the platform builds it (bus, schema validation, pino at warn). */
 export function platformBroker(natsUrl: string, nodeID: string): ServiceBroker {
 	const config = loadConfig({ NODE_ID: nodeID, LOG_LEVEL: "warn" }, []);
-	return new ServiceBroker({ ...brokerOptions(config, [natsUrl], benchSchemas), namespace: "platform" });
+	return new ServiceBroker({ ...brokerOptions(config, { servers: [natsUrl] }, benchSchemas), namespace: "platform" });
 }

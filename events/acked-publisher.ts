@@ -33,7 +33,7 @@ interface Pending {
  * expectations and any other JetStream headers are the caller's to set.
  */
 export class AckedPublisher {
-	private readonly prefix = createInbox();
+	private readonly prefix: string;
 	private readonly pending = new Map<string, Pending>();
 	private readonly sub: Subscription;
 	private next = 0;
@@ -42,7 +42,10 @@ export class AckedPublisher {
 	constructor(
 		private readonly nc: NatsConnection,
 		private readonly timeoutMs = 5_000,
+		/** A restricted user (a run's sidecar) may subscribe only under its own inbox prefix. */
+		inboxPrefix?: string,
 	) {
+		this.prefix = createInbox(inboxPrefix);
 		this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.settle(msg) });
 	}
 

@@ -15,4 +15,44 @@ export interface DeadLetterReplayed {
 
 export const DeadLetterReplayed = defineEvent<DeadLetterReplayed>("deadletters", "message", "replayed");
 
-export const EVENT_CATALOG = [DeadLetterReplayed] as const;
+/** A run changed status (the execution context's state machine); `run` is the document after the change. */
+export interface RunTransitioned {
+	run_id: string;
+	workspace: string;
+	from: string;
+	to: string;
+	attempt: number;
+	at: string;
+	reason?: string;
+	failure_reason?: string;
+	run: Record<string, unknown>;
+}
+
+export const RunTransitioned = defineEvent<RunTransitioned>("execution", "run", "transitioned");
+
+/** A telemetry alert rule's condition held on a run's heartbeats (raised once while it holds). */
+export interface TelemetryAlertRaised {
+	rule_id: string;
+	rule_name: string;
+	run_id: string;
+	workspace: string;
+	attempt: number;
+	metric: string;
+	op: ">" | ">=" | "<" | "<=";
+	threshold: number;
+	value: number;
+	/** Message time of the heartbeat that raised it. */
+	at: string;
+	/** TELEMETRY stream sequence of that heartbeat (part of the de-duplication id). */
+	heartbeat_seq: number;
+}
+
+/** A raised telemetry alert's condition no longer holds. */
+export interface TelemetryAlertResolved extends TelemetryAlertRaised {
+	raised_at: string;
+}
+
+export const TelemetryAlertRaised = defineEvent<TelemetryAlertRaised>("telemetry", "alert", "raised");
+export const TelemetryAlertResolved = defineEvent<TelemetryAlertResolved>("telemetry", "alert", "resolved");
+
+export const EVENT_CATALOG = [DeadLetterReplayed, RunTransitioned, TelemetryAlertRaised, TelemetryAlertResolved] as const;

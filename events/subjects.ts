@@ -39,6 +39,8 @@ export const subjects = {
 	/** One kind from every run (what a telemetry consumer filters on). */
 	telemetryOfKind: (kind: TelemetryKind) => `tlm.*.*.${token("kind", kind)}`,
 	allTelemetry: () => "tlm.>",
+	/** Reply inboxes of one run's sidecar (its credential may subscribe to these only). */
+	inboxOfRun: (runId: string) => `_INBOX_${token("run", runId)}`,
 
 	ingest: (source: string, type: string) => `ingest.${token("source", source)}.${token("type", type)}`,
 	ingestOfSource: (source: string) => `ingest.${token("source", source)}.>`,

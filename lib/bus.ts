@@ -4,6 +4,7 @@ import { AckedPublisher } from "../events/acked-publisher";
 import { EventPublisher } from "../events/publish";
 import { ensureStreams } from "../events/streams";
 import { maskUrl } from "./config";
+import { credsAuthenticator } from "./nats-auth";
 import type { SchemaRegistry } from "./schemas";
 
 export interface BusLog {
@@ -11,8 +12,13 @@ export interface BusLog {
 	warn(...args: unknown[]): void;
 }
 
-export interface BusOptions {
+/** Where the platform's NATS is and how to log in (creds file text in operator mode; none for an open server). */
+export interface NatsEndpoint {
 	servers: string[];
+	creds?: string;
+}
+
+export interface BusOptions extends NatsEndpoint {
 	/** Connection name shown by the server (monitoring, `nats server report connections`). */
 	name: string;
 	schemas: SchemaRegistry;
@@ -40,6 +46,7 @@ export class Bus {
 			nc = await connect({
 				servers: opts.servers,
 				name: opts.name,
+				...(opts.creds ? { authenticator: credsAuthenticator(opts.creds) } : {}),
 				// Keep trying through server restarts; JetStream keeps what was published meanwhile.
 				maxReconnectAttempts: -1,
 				reconnectTimeWait: 250,
@@ -61,6 +68,7 @@ export class Bus {
 	}
 
 	private online = true;
+	private onlineSince = Date.now();
 
 	private watch(log: BusLog): void {
 		void (async () => {
@@ -70,10 +78,16 @@ export class Bus {
 					log.warn(`bus: disconnected from ${maskUrl(s.server)}`);
 				} else if (s.type === "reconnect") {
 					this.online = true;
+					this.onlineSince = Date.now();
 					log.info(`bus: reconnected to ${maskUrl(s.server)}`);
 				}
 			}
 		})();
+	}
+
+	/** Since when the connection is up (epoch ms), or undefined while it is down. */
+	get connectedSince(): number | undefined {
+		return this.connected ? this.onlineSince : undefined;
 	}
 
 	/** Connected right now (false while reconnecting after a server restart). */

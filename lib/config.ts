@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
-import { isAbsolute, resolve } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { defaultNatsServerBin } from "./nats-server";
 import { PROJECT_ROOT } from "./paths";
 
@@ -23,9 +24,40 @@ export interface PlatformConfig {
 		ackWaitMs: number;
 		retryBaseMs: number;
 	};
+	/** Creds file for the platform's own connections when joining a NATS in operator mode. */
+	natsCredsFile?: string;
+	/**
+	 * Keys that sign per-run sidecar credentials (and, for the embedded server, its operator). Created on the
+	 * first start in embedded mode; in join mode it must be provided, or runs cannot be started.
+	 */
+	natsAuthorityFile: string;
+	execution: ExecutionConfig;
 	/** Deadline of an action call unless the caller sets its own `timeout`. */
 	requestTimeoutMs: number;
 	shutdownTimeoutMs: number;
+}
+
+export const RUNTIMES = ["local", "kubernetes"] as const;
+
+export interface ExecutionConfig {
+	runtime: (typeof RUNTIMES)[number];
+	heartbeatIntervalMs: number;
+	/** Lifetime of a run's sidecar credential. */
+	credentialTtlSec: number;
+	/** Automatic retries of a run whose workload was lost. */
+	maxRetries: number;
+	/** Wall-time limit of one attempt unless the run sets its own. */
+	timeoutSec: number;
+	/** How long a run may stay QUEUED before it counts as failed to start. */
+	startTimeoutMs: number;
+	/** NATS URL given to sidecars when it differs from the platform's own (a cluster-reachable address). */
+	sidecarNatsUrl?: string;
+	/** Trainer image of a run that names none (kubernetes runtime). */
+	defaultImage: string;
+	/** Blob store for checkpoints and artifacts (file:// for the embedded store). */
+	storageUrl: string;
+	k8sNamespace: string;
+	k8sSidecarImage: string;
 }
 
 /** Every bad variable of the environment, reported together so one restart fixes them all. */
@@ -112,10 +144,11 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 		r.problems.push(`NODE_ID=${JSON.stringify(nodeId)}: use letters, digits, '-' and '_' only`);
 	}
 
+	const dataDirPath = isAbsolute(dataDir) ? dataDir : resolve(PROJECT_ROOT, dataDir);
 	const config: PlatformConfig = {
 		natsServers,
 		natsServerBin: r.string("NATS_SERVER_BIN", defaultNatsServerBin()),
-		dataDir: isAbsolute(dataDir) ? dataDir : resolve(PROJECT_ROOT, dataDir),
+		dataDir: dataDirPath,
 		services,
 		nodeId,
 		logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
@@ -126,6 +159,21 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 			maxDeliveries: r.int("EVENT_MAX_DELIVERIES", 5, 1, 100),
 			ackWaitMs: r.int("EVENT_ACK_WAIT_MS", 30_000, 1_000, 3_600_000),
 			retryBaseMs: r.int("EVENT_RETRY_BASE_MS", 500, 1, 600_000),
+		},
+		natsCredsFile: r.string("NATS_CREDS", "") ? resolve(PROJECT_ROOT, r.string("NATS_CREDS", "")) : undefined,
+		natsAuthorityFile: resolve(PROJECT_ROOT, r.string("NATS_AUTHORITY", join(dataDirPath, "nats", "authority.json"))),
+		execution: {
+			runtime: r.oneOf("RUNTIME", RUNTIMES, "local"),
+			heartbeatIntervalMs: r.int("RUN_HEARTBEAT_INTERVAL_MS", 5_000, 100, 300_000),
+			credentialTtlSec: r.int("RUN_CREDENTIAL_TTL_S", 6 * 3600, 60, 30 * 86_400),
+			maxRetries: r.int("RUN_MAX_RETRIES", 3, 0, 100),
+			timeoutSec: r.int("RUN_TIMEOUT_S", 86_400, 1, 30 * 86_400),
+			startTimeoutMs: r.int("RUN_START_TIMEOUT_MS", 600_000, 1_000, 86_400_000),
+			sidecarNatsUrl: r.string("RUN_NATS_URL", "") || undefined,
+			defaultImage: r.string("RUN_DEFAULT_IMAGE", "python:3.11-slim"),
+			storageUrl: r.string("STORAGE_URL", pathToFileURL(join(dataDirPath, "blobs")).href),
+			k8sNamespace: r.string("K8S_NAMESPACE", "savassan-training"),
+			k8sSidecarImage: r.string("K8S_SIDECAR_IMAGE", "savassan/runner:0.1.0"),
 		},
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),

@@ -1,8 +1,11 @@
 import { ServiceBroker } from "moleculer";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { brokerOptions } from "../moleculer.config";
 import { SERVICE_FACTORIES, SERVICE_NAMES } from "../services/index";
+import type { NatsEndpoint } from "./bus";
 import type { PlatformConfig } from "./config";
+import { NatsAuthority } from "./nats-auth";
 import { startEmbeddedNats, type EmbeddedNats } from "./nats-server";
 
 export interface PlatformLog {
@@ -25,14 +28,26 @@ export interface Platform {
 
 const MAX_NATS_RESTARTS_PER_MINUTE = 5;
 
+function readCreds(file: string): string {
+	try {
+		return readFileSync(file, "utf8");
+	} catch (err) {
+		throw new Error(`cannot read NATS_CREDS ${file}: ${(err as Error).message}`);
+	}
+}
+
 /** Composition root: the bus (own or joined), one broker, the chosen services. */
 export async function startPlatform(config: PlatformConfig, log: PlatformLog): Promise<Platform> {
 	let nats: EmbeddedNats | undefined;
-	let servers = config.natsServers;
+	let endpoint: NatsEndpoint;
 	let stopping = false;
 	let restarting: Promise<void> | undefined;
-	if (!servers.length) {
-		const options = { bin: config.natsServerBin, dir: join(config.dataDir, "nats") };
+	if (config.natsServers.length) {
+		endpoint = { servers: config.natsServers, creds: config.natsCredsFile && readCreds(config.natsCredsFile) };
+	} else {
+		// Operator mode: every client needs credentials, and a run's sidecar gets ones limited to its own subjects.
+		const authority = NatsAuthority.loadOrCreate(config.natsAuthorityFile);
+		const options = { bin: config.natsServerBin, dir: join(config.dataDir, "nats"), extraConfig: await authority.serverConfig() };
 		let restarts: number[] = [];
 		// Clients reconnect on their own; what the server had stored is on disk. Give up if it keeps dying.
 		const supervise = (server: EmbeddedNats) =>
@@ -55,13 +70,13 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog): P
 				);
 			});
 		nats = await startEmbeddedNats(options);
-		servers = [nats.url];
+		endpoint = { servers: [nats.url], creds: await authority.platformCreds(`platform-${config.nodeId}`) };
 		log.info(`embedded nats-server ${nats.url} (pid ${nats.pid}, data ${nats.dir})`);
 		supervise(nats);
 	}
 
 	const services = config.services.length ? config.services : SERVICE_NAMES;
-	const broker = new ServiceBroker(brokerOptions(config, servers));
+	const broker = new ServiceBroker(brokerOptions(config, endpoint));
 	let stopped: Promise<void> | undefined;
 	const stop = () => {
 		stopped ??= (async () => {
@@ -74,12 +89,12 @@ export async function startPlatform(config: PlatformConfig, log: PlatformLog): P
 	};
 
 	try {
-		for (const name of services) broker.createService(SERVICE_FACTORIES[name]!(config));
+		for (const name of services) broker.createService(SERVICE_FACTORIES[name]!(config, { nats: endpoint }));
 		await broker.start();
 	} catch (err) {
 		await stop().catch(() => undefined);
 		throw err;
 	}
 	const gateway = broker.getLocalService("gateway") as { address?: string } | undefined;
-	return { broker, natsUrl: servers[0]!, nats: nats && { pid: nats.pid, dir: nats.dir }, services, gatewayUrl: gateway?.address, stop };
+	return { broker, natsUrl: endpoint.servers[0]!, nats: nats && { pid: nats.pid, dir: nats.dir }, services, gatewayUrl: gateway?.address, stop };
 }

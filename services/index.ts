@@ -1,15 +1,25 @@
 import type { ServiceSchema } from "moleculer";
+import type { NatsEndpoint } from "../lib/bus";
 import type { PlatformConfig } from "../lib/config";
 import { deadLettersService } from "./deadletters/deadletters.service";
+import { executionService } from "./execution/execution.service";
 import { gatewayService } from "./gateway/gateway.service";
+import { telemetryService } from "./telemetry/telemetry.service";
 
 // Each factory types its own `this`; the broker only needs a schema.
 export type AnyServiceSchema = ServiceSchema<any, any>;
 
+/** What a service may need besides the configuration, known once the platform has its bus. */
+export interface ServiceContext {
+	nats: NatsEndpoint;
+}
+
 /** Every service of the platform, by the name SERVICES uses. */
-export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig) => AnyServiceSchema> = {
+export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: ServiceContext) => AnyServiceSchema> = {
 	gateway: (config) => gatewayService({ host: config.gatewayHost, port: config.gatewayPort }),
 	deadletters: () => deadLettersService(),
+	execution: (config, ctx) => executionService(config, ctx),
+	telemetry: () => telemetryService(),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

@@ -5,7 +5,8 @@ import type { EventDefinition } from "../../events/definition";
 import type { Published, PublishOptions } from "../../events/publish";
 import { busOf, consumerDefaultsOf } from "./bus.middleware";
 
-export type DurableEventHandler<T> = (this: Service, ctx: Context<T>, delivery: Delivery) => Promise<void> | void;
+/** `S` is the service's own `this` type (its methods and state). */
+export type DurableEventHandler<T, S extends Service = Service> = (this: S, ctx: Context<T>, delivery: Delivery) => Promise<void> | void;
 
 export interface DurableSubscription<T = unknown> {
 	consumer: ConsumerDefinition<T>;
@@ -19,12 +20,12 @@ export interface DurableSubscription<T = unknown> {
 }
 
 /** Typed declaration of one subscription for a service's `durableEvents` list. */
-export function onEvent<T>(
+export function onEvent<T, S extends Service = Service>(
 	consumer: ConsumerDefinition<T>,
-	handler: DurableEventHandler<T>,
+	handler: DurableEventHandler<T, S>,
 	options: Omit<DurableSubscription<T>, "consumer" | "handler"> = {},
 ): DurableSubscription<T> {
-	return { consumer, handler, ...options };
+	return { consumer, handler: handler as DurableEventHandler<T>, ...options };
 }
 
 interface WithConsumers extends Service {

@@ -1,8 +1,9 @@
-import { JetStreamApiError, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import type { JetStreamManager, StoredMsg } from "@nats-io/jetstream";
 import { headers as natsHeaders, type MsgHdrs } from "@nats-io/transport-node";
 import type { AckedPublisher } from "../../events/acked-publisher";
 import { HEADERS } from "../../events/headers";
 import { STREAMS } from "../../events/streams";
+import { isNoMessage, readAfter } from "../../events/stream-reader";
 import { parseDeadLetterSubject, subjects } from "../../events/subjects";
 import { readDeadLetter, replayMessageId, summarize, type DeadLetter } from "./dead-letter";
 
@@ -16,10 +17,6 @@ function headerRecord(h: MsgHdrs | undefined): Record<string, string[]> {
 
 function toDeadLetter(m: StoredMsg): DeadLetter {
 	return readDeadLetter({ seq: m.seq, subject: m.subject, time: m.time, headers: headerRecord(m.header), data: m.data });
-}
-
-function isMissing(err: unknown): boolean {
-	return err instanceof JetStreamApiError && err.code === 10037; // no message found
 }
 
 export interface ListQuery {
@@ -45,16 +42,8 @@ export class DeadLetterStore {
 
 	/** Oldest first from `after_seq`; `next_after_seq` continues the listing. */
 	async list(q: ListQuery): Promise<{ items: DeadLetter[]; next_after_seq: number | null }> {
-		const filter = this.filter(q);
-		const items: DeadLetter[] = [];
-		let cursor = q.after_seq;
-		while (items.length < q.limit) {
-			const m = await this.jsm.direct.getMessage(STREAM, { seq: cursor + 1, next_by_subj: filter });
-			if (!m) break;
-			items.push(toDeadLetter(m));
-			cursor = m.seq;
-		}
-		return { items, next_after_seq: items.length === q.limit ? cursor : null };
+		const { messages, next } = await readAfter(this.jsm, STREAM, this.filter(q), q.after_seq, q.limit);
+		return { items: messages.map(toDeadLetter), next_after_seq: next };
 	}
 
 	async get(seq: number): Promise<DeadLetter | undefined> {
@@ -62,7 +51,7 @@ export class DeadLetterStore {
 			const m = await this.jsm.streams.getMessage(STREAM, { seq });
 			return m ? toDeadLetter(m) : undefined;
 		} catch (err) {
-			if (isMissing(err)) return undefined;
+			if (isNoMessage(err)) return undefined;
 			throw err;
 		}
 	}
@@ -87,7 +76,7 @@ export class DeadLetterStore {
 		try {
 			await this.jsm.streams.deleteMessage(STREAM, letter.seq);
 		} catch (err) {
-			if (!isMissing(err)) throw err; // a concurrent replay removed it first; its publish was de-duplicated
+			if (!isNoMessage(err)) throw err; // a concurrent replay removed it first; its publish was de-duplicated
 		}
 		return ack.seq;
 	}

@@ -1,6 +1,7 @@
 import { ServiceBroker } from "moleculer";
 import type { AnyServiceSchema } from "../../services/index";
 import { join } from "node:path";
+import type { NatsEndpoint } from "../../lib/bus";
 import { brokerOptions } from "../../moleculer.config";
 import { loadConfig, type PlatformConfig } from "../../lib/config";
 import { PROJECT_ROOT, SCHEMAS_DIR } from "../../lib/paths";
@@ -15,12 +16,16 @@ export function testConfig(env: Record<string, string> = {}): PlatformConfig {
 
 /** A broker wired exactly like the platform's (bus, validation), joined to the test NATS. */
 export async function startBroker(
-	natsUrl: string,
+	nats: string | NatsEndpoint,
 	nodeId: string,
 	services: AnyServiceSchema[],
 	env: Record<string, string> = {},
 ): Promise<ServiceBroker> {
-	const broker = new ServiceBroker(brokerOptions(testConfig({ NODE_ID: nodeId, ...env }), [natsUrl], testSchemas));
+	const broker = new ServiceBroker(brokerOptions(
+			testConfig({ NODE_ID: nodeId, ...env }),
+			typeof nats === "string" ? { servers: [nats] } : nats,
+			testSchemas,
+		),);
 	for (const s of services) broker.createService(s);
 	try {
 		await broker.start();
