@@ -1,6 +1,9 @@
-import { JetStreamApiError, type JetStreamManager, type StoredMsg } from "@nats-io/jetstream";
+import { JetStreamApiError, type JetStreamClient, type JetStreamManager, type JsMsg, type StoredMsg } from "@nats-io/jetstream";
 
-/** Reading stored messages straight from a stream (direct get: any replica answers, no consumer state). */
+/**
+ * Reading what a stream holds: message by message with direct get (any replica answers, no consumer state), or all
+ * of it in order through an ordered consumer (a replay).
+ */
 
 export function isNoMessage(err: unknown): boolean {
 	return err instanceof JetStreamApiError && err.code === 10037; // no message found
@@ -35,5 +38,54 @@ export async function lastOnSubject(jsm: JetStreamManager, stream: string, subje
 	} catch (err) {
 		if (isNoMessage(err)) return undefined;
 		throw err;
+	}
+}
+
+export interface ReadOptions {
+	/** One subject filter (nats-server 2.9 takes one per consumer). */
+	filter: string;
+	/** Only messages stored at or after this time. */
+	since?: Date;
+	/** Gives up waiting after this long without a message (messages counted at the start may have expired since). */
+	idleMs?: number;
+}
+
+/**
+ * Reads, in stream order, the messages matching `filter` that the stream holds when the call starts, through an
+ * ordered consumer (ephemeral, flow-controlled, no acks); what arrives meanwhile is left to the durable consumers.
+ * Returns how many were read.
+ */
+export async function readStoredMessages(
+	js: JetStreamClient,
+	stream: string,
+	opts: ReadOptions,
+	each: (m: JsMsg) => void | Promise<void>,
+): Promise<number> {
+	const consumer = await js.consumers.getPushConsumer(stream, {
+		filter_subjects: opts.filter,
+		...(opts.since ? { opt_start_time: opts.since.toISOString() } : {}),
+	});
+	// Pending at creation counts exactly the stored matches: reading that many ends at "now".
+	const total = (await consumer.info(true)).num_pending;
+	let read = 0;
+	let watchdog: NodeJS.Timeout | undefined;
+	try {
+		if (total === 0) return 0;
+		const messages = await consumer.consume();
+		const idleMs = opts.idleMs ?? 5_000;
+		let lastAt = Date.now();
+		watchdog = setInterval(() => {
+			if (Date.now() - lastAt > idleMs) messages.stop();
+		}, Math.min(1_000, idleMs));
+		for await (const m of messages) {
+			lastAt = Date.now();
+			await each(m);
+			// pending 0: the end of the stream, sooner than `total` if messages expired meanwhile.
+			if (++read >= total || m.info.pending === 0) break;
+		}
+		return read;
+	} finally {
+		clearInterval(watchdog);
+		await consumer.delete().catch(() => undefined);
 	}
 }

@@ -1,9 +1,11 @@
+import { connect } from "@nats-io/transport-node";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
+import { SERVICE_NAMES } from "../services/index";
 import { startBroker } from "./support/broker";
 import { isAlive, processesMentioning, runCli, type RunningCli } from "./support/cli";
 import { startTestNats } from "./support/nats";
@@ -50,7 +52,7 @@ describe("the start command", () => {
 		const s = await up(c);
 		assert.match(s.nats, /^nats:\/\/127\.0\.0\.1:\d+$/, "loopback only");
 		assert.ok(s.natsPid && isAlive(s.natsPid));
-		assert.equal(s.services, "gateway, deadletters");
+		assert.equal(s.services, SERVICE_NAMES.join(", "));
 		assert.ok(existsSync(join(dir, "nats", "nats-server.pid")));
 
 		assert.deepEqual(await getJson(`${s.gateway}/healthz`), { status: 200, body: { status: "ok" } });
@@ -60,8 +62,10 @@ describe("the start command", () => {
 			status: "ready",
 			node: s.node,
 			bus: "connected",
-			services: { gateway: [s.node], deadletters: [s.node] },
+			services: Object.fromEntries(SERVICE_NAMES.map((name) => [name, [s.node]])),
 		});
+		// Operator mode: a client without credentials is turned away.
+		await assert.rejects(connect({ servers: s.nats, reconnect: false }), /Authorization Violation/);
 		const missing = await getJson(`${s.gateway}/nope`);
 		assert.deepEqual(missing, { status: 404, body: { status: 404, code: "NOT_FOUND", message: "no route GET /nope" } });
 
@@ -109,7 +113,7 @@ describe("the start command", () => {
 			c.stderr(),
 			[
 				"savassan: invalid configuration:",
-				'  - SERVICES: unknown service "nope" (known: gateway, deadletters)',
+				`  - SERVICES: unknown service "nope" (known: ${SERVICE_NAMES.join(", ")})`,
 				'  - LOG_LEVEL="chatty": expected one of fatal, error, warn, info, debug, trace',
 				'  - GATEWAY_PORT="99999": expected a whole number from 0 to 65535',
 				"",

@@ -1,7 +1,16 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { Done, Heartbeat, RunnerEvent } from "../events/telemetry";
-import { AlertEvaluator, AlertLog, alertMsgId, makeRule, toRecord, type AlertRuleInput, type AlertTransition, type MetricSample } from "../services/telemetry/alerts";
+import {
+	AlertEvaluator,
+	AlertLog,
+	alertMsgId,
+	makeRule,
+	toRecord,
+	type AlertRuleInput,
+	type AlertTransition,
+	type MetricSample,
+} from "../services/telemetry/alerts";
 import { AlertOutbox } from "../services/telemetry/alert-outbox";
 import { RuleRevisions } from "../services/telemetry/alert-rule-store";
 import { RunProgress, SeqWindow } from "../services/telemetry/progress";

@@ -43,7 +43,14 @@ class Sidecar {
 	) {}
 
 	async send(kind: TelemetryKind, body: object, at = new Date()): Promise<number> {
-		const payload: TelemetryBase = { run_id: this.runId, workspace: this.workspace, attempt: this.attempt, seq: this.seq[kind]++, at: at.toISOString(), ...body };
+		const payload: TelemetryBase = {
+			run_id: this.runId,
+			workspace: this.workspace,
+			attempt: this.attempt,
+			seq: this.seq[kind]++,
+			at: at.toISOString(),
+			...body,
+		};
 		const ack = await js.publish(subjects.telemetry(this.workspace, this.runId, kind), JSON.stringify(payload), {
 			msgID: telemetryMsgId(kind, payload),
 		});
@@ -71,8 +78,16 @@ async function storedMessages(stream: string) {
 async function alertEvents(runId: string) {
 	return (await storedMessages(STREAMS.events.name))
 		.filter((m) => m.subject.startsWith("evt.telemetry.alert."))
-		.map((m) => ({ verb: m.subject.split(".").pop()!, msgId: m.header.get(HEADERS.msgId), payload: JSON.parse(decoder.decode(m.data)) as AlertRecord }))
+		.map((m) => ({
+			verb: m.subject.split(".").pop()!,
+			msgId: m.header.get(HEADERS.msgId),
+			payload: JSON.parse(decoder.decode(m.data)) as AlertRecord,
+		}))
 		.filter((e) => e.payload.run_id === runId);
+}
+
+async function unackedHeartbeats(): Promise<number> {
+	return (await jsm.consumers.info(STREAMS.telemetry.name, telemetryConsumers.heartbeat.durable)).num_ack_pending;
 }
 
 async function deadLettersOf(subject: string) {
@@ -129,7 +144,10 @@ describe("telemetry service on a real nats-server", () => {
 			);
 		}
 		await sc.send("event", { type: "checkpoint_saved", epoch: 1, artifact }, new Date(t0 + 20_500));
-		await waitFor("20 heartbeats and the checkpoint", async () => (await heartbeatsSeen(b, "run-progress")) === 20 && (await progress(b, "run-progress")).checkpoints.length === 1);
+		await waitFor("20 heartbeats and the checkpoint", async () => {
+			const p = await progress(b, "run-progress").catch(() => undefined);
+			return p?.heartbeats === 20 && p.checkpoints.length === 1;
+		});
 
 		const p = await progress(b, "run-progress");
 		assert.equal(p.status, "running");
@@ -164,7 +182,9 @@ describe("telemetry service on a real nats-server", () => {
 			],
 		);
 
-		await sc.send("done", { status: "succeeded", exit_code: 0, signal: null, started_at: new Date(t0).toISOString(), metrics: { loss: 1 }, artifacts: [artifact] }, new Date(t0 + 21_000));
+		const started_at = new Date(t0).toISOString();
+		const exit = { status: "succeeded", exit_code: 0, signal: null, started_at, metrics: { loss: 1 }, artifacts: [artifact] };
+		await sc.send("done", exit, new Date(t0 + 21_000));
 		await waitFor("done", async () => (await progress(b, "run-progress")).status === "done");
 		const done = await progress(b, "run-progress");
 		assert.equal(done.result, "succeeded");
@@ -173,7 +193,8 @@ describe("telemetry service on a real nats-server", () => {
 
 		await assert.rejects(() => progress(b, "no-such-run"), { code: 404, type: "NOT_FOUND", message: "no telemetry for run no-such-run" });
 		await assert.rejects(async () => b.call("telemetry.series", { run_id: "no-such-run" }), { code: 404 });
-		await assert.rejects(async () => b.call("telemetry.series", { run_id: "run-progress", max_points: 0 }), { code: 422, type: "INVALID_PARAMS" });
+		const badParams = { run_id: "run-progress", max_points: 0 };
+		await assert.rejects(async () => b.call("telemetry.series", badParams), { code: 422, type: "INVALID_PARAMS" });
 	});
 
 	it("a rule raises exactly one alert through a redelivery, then resolves it", async () => {
@@ -217,7 +238,7 @@ describe("telemetry service on a real nats-server", () => {
 			listed.alerts.map((a) => a.state),
 			["resolved", "raised"],
 		);
-		await waitFor("every heartbeat acked", async () => (await jsm.consumers.info(STREAMS.telemetry.name, telemetryConsumers.heartbeat.durable)).num_ack_pending === 0);
+		await waitFor("every heartbeat acked", async () => (await unackedHeartbeats()) === 0);
 	});
 
 	it("ignores a payload for another run on a run's subject, without dead-lettering it", async () => {
@@ -253,7 +274,9 @@ describe("telemetry service on a real nats-server", () => {
 		await b.call("telemetry.rules.create", { id: "gpu-hot", name: "GPU too hot", metric: "gpu_temp", op: ">", threshold: 90 });
 		const sc = new Sidecar("ws-r", "run-restart");
 		for (let i = 0; i < 5; i++) await sc.heartbeat({ gpu_temp: 95 }, { progress: { step: i, steps: 100 } });
-		await waitFor("5 heartbeats and the alert", async () => (await heartbeatsSeen(b, "run-restart")) === 5 && (await alertEvents("run-restart")).length === 1);
+		await waitFor("5 heartbeats and the alert", async () => {
+			return (await heartbeatsSeen(b, "run-restart")) === 5 && (await alertEvents("run-restart")).length === 1;
+		});
 		const before = await progress(b, "run-restart");
 		const seriesBefore = await b.call("telemetry.series", { run_id: "run-restart" });
 		const finishedBefore = await progress(b, "run-progress");
@@ -310,7 +333,7 @@ describe("telemetry service on a real nats-server", () => {
 			["raised"],
 			"published while starting, before the consumers were bound",
 		);
-		await waitFor("the heartbeat acked at last", async () => (await jsm.consumers.info(STREAMS.telemetry.name, telemetryConsumers.heartbeat.durable)).num_ack_pending === 0);
+		await waitFor("the heartbeat acked at last", async () => (await unackedHeartbeats()) === 0);
 		await sleep(300);
 		assert.equal((await alertEvents("run-interrupted")).length, 1);
 		assert.equal((await progress(b, "run-interrupted")).heartbeats, 2);

@@ -27,10 +27,13 @@ export function ParamsValidationMiddleware(schemas: SchemaRegistry): Middleware 
 				if (ctx.params === null || ctx.params === undefined) ctx.params = {};
 				const problems = check(ctx.params);
 				if (problems.length) {
-					throw new Errors.ValidationError(`invalid params for ${name}: ${describeFieldErrors(problems)}`, "INVALID_PARAMS", {
-						action: name,
-						fields: problems,
-					});
+					// Rejected, not thrown: a local call's caller gets a promise either way.
+					return Promise.reject(
+						new Errors.ValidationError(`invalid params for ${name}: ${describeFieldErrors(problems)}`, "INVALID_PARAMS", {
+							action: name,
+							fields: problems,
+						}),
+					);
 				}
 				return next(ctx);
 			};

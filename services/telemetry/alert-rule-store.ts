@@ -32,7 +32,9 @@ function isWrongLastSequence(err: unknown): boolean {
 }
 
 function toChange(e: KvEntry): RuleChange {
-	return e.operation === "PUT" ? { op: "put", rule: e.json<AlertRule>(), revision: e.revision } : { op: "delete", id: e.key, revision: e.revision };
+	return e.operation === "PUT"
+		? { op: "put", rule: e.json<AlertRule>(), revision: e.revision }
+		: { op: "delete", id: e.key, revision: e.revision };
 }
 
 /**

@@ -193,7 +193,8 @@ export class AlertEvaluator {
 		if (!byRule) this.states.set(sample.run_id, (byRule = new Map()));
 		let st = byRule.get(rule.id);
 		if (!st) byRule.set(rule.id, (st = { streak: 0 }));
-		const base = { rule, run_id: sample.run_id, workspace: sample.workspace, attempt: sample.attempt, value, at: sample.at, position: sample.position };
+		const { run_id, workspace, attempt, at, position } = sample;
+		const base = { rule, run_id, workspace, attempt, value, at, position };
 
 		if (!breaches(rule.op, value, rule.threshold)) {
 			st.streak = 0;
@@ -244,7 +245,8 @@ export class AlertLog {
 		if (this.keys.has(key)) return;
 		this.keys.add(key);
 		this.records.push(r);
-		if (this.records.length > this.capacity) for (const old of this.records.splice(0, this.records.length - this.capacity)) this.keys.delete(recordKey(old));
+		if (this.records.length <= this.capacity) return;
+		for (const old of this.records.splice(0, this.records.length - this.capacity)) this.keys.delete(recordKey(old));
 	}
 
 	/** Newest first. */

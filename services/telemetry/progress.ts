@@ -41,21 +41,25 @@ export interface ProgressView {
 
 /**
  * The `seq`s seen of one kind. A sidecar retrying a failed publish may store a message after later ones, so a
- * lower seq is not necessarily a repeat: the window remembers the last `size` seqs individually (bounded memory);
- * only what falls behind it counts as seen.
+ * lower seq is not necessarily a repeat: the window remembers the last `size` seqs individually, in a ring where
+ * two seqs of the window never share a slot (constant memory, no allocation per message); what falls behind the
+ * window counts as seen.
  */
 export class SeqWindow {
 	private max = -1;
-	private seen = new Set<number>();
+	private readonly slots: Float64Array;
 
-	constructor(private readonly size = 512) {}
+	constructor(private readonly size = 512) {
+		this.slots = new Float64Array(size).fill(-1);
+	}
 
 	/** True the first time `seq` is offered. */
 	add(seq: number): boolean {
-		if (seq <= this.max - this.size || this.seen.has(seq)) return false;
-		this.seen.add(seq);
+		if (seq <= this.max - this.size) return false;
+		const slot = seq % this.size;
+		if (this.slots[slot] === seq) return false;
+		this.slots[slot] = seq;
 		if (seq > this.max) this.max = seq;
-		if (this.seen.size > 2 * this.size) this.seen = new Set([...this.seen].filter((s) => s > this.max - this.size));
 		return true;
 	}
 }
@@ -83,8 +87,8 @@ interface AttemptState {
 	startedAt?: string;
 	firstSeenAt?: string;
 	finishedAt?: string;
-	/** (time ms, fraction) of recent heartbeats, oldest first. */
-	rateWindow: [number, number][];
+	/** (time ms, fraction) of recent heartbeats. */
+	rateWindow: RateWindow;
 	checkpoints: Map<string, Artifact>;
 }
 
@@ -95,7 +99,7 @@ function freshAttempt(attempt: number): AttemptState {
 		status: "running",
 		metrics: {},
 		heartbeats: 0,
-		rateWindow: [],
+		rateWindow: new RateWindow(RATE_WINDOW),
 		checkpoints: new Map(),
 	};
 }
@@ -107,14 +111,38 @@ export function fractionOf(p: { fraction?: number; step?: number; steps?: number
 	return undefined;
 }
 
-/** Remaining ms at the rate between the oldest and newest sample of the window, or undefined without progress. */
-export function estimateRemainingMs(window: readonly [number, number][]): number | undefined {
-	if (window.length < 2) return undefined;
-	const [t0, f0] = window[0]!;
-	const [t1, f1] = window[window.length - 1]!;
-	const rate = (f1 - f0) / (t1 - t0);
-	if (!(rate > 0) || !Number.isFinite(rate)) return undefined;
-	return Math.max(0, (1 - f1) / rate);
+/** The last `size` (time, fraction) samples, in a ring: one heartbeat costs two stores. */
+export class RateWindow {
+	private readonly times: Float64Array;
+	private readonly fractions: Float64Array;
+	private count = 0;
+
+	constructor(private readonly size: number) {
+		this.times = new Float64Array(size);
+		this.fractions = new Float64Array(size);
+	}
+
+	push(t: number, fraction: number): void {
+		const i = this.count++ % this.size;
+		this.times[i] = t;
+		this.fractions[i] = fraction;
+	}
+
+	/** Time of the newest sample. */
+	get lastTime(): number | undefined {
+		return this.count ? this.times[(this.count - 1) % this.size] : undefined;
+	}
+
+	/** Remaining ms at the rate between the oldest and newest sample, or undefined without progress. */
+	remainingMs(): number | undefined {
+		if (this.count < 2) return undefined;
+		const oldest = this.count > this.size ? this.count % this.size : 0;
+		const newest = (this.count - 1) % this.size;
+		const f1 = this.fractions[newest]!;
+		const rate = (f1 - this.fractions[oldest]!) / (this.times[newest]! - this.times[oldest]!);
+		if (!(rate > 0) || !Number.isFinite(rate)) return undefined;
+		return Math.max(0, (1 - f1) / rate);
+	}
 }
 
 export class RunProgress {
@@ -177,9 +205,7 @@ export class RunProgress {
 	private sampleRate(atMs: number): void {
 		const f = this.fraction();
 		if (f === undefined) return;
-		const w = this.state.rateWindow;
-		w.push([atMs, f]);
-		if (w.length > RATE_WINDOW) w.shift();
+		this.state.rateWindow.push(atMs, f);
 	}
 
 	applyDone(d: Done): void {
@@ -204,8 +230,8 @@ export class RunProgress {
 	view(): ProgressView {
 		const s = this.state;
 		const fraction = s.status === "done" && s.result === "succeeded" ? 1 : this.fraction();
-		const remaining = s.status === "running" ? estimateRemainingMs(s.rateWindow) : undefined;
-		const lastSample = s.rateWindow[s.rateWindow.length - 1];
+		const remaining = s.status === "running" ? s.rateWindow.remainingMs() : undefined;
+		const lastSample = s.rateWindow.lastTime;
 		const v: ProgressView = {
 			run_id: this.runId,
 			workspace: this.workspace,
@@ -229,8 +255,8 @@ export class RunProgress {
 		const started = s.startedAt ?? s.firstSeenAt;
 		if (started) v.started_at = started;
 		if (s.finishedAt) v.finished_at = s.finishedAt;
-		if (remaining !== undefined && lastSample) {
-			v.eta = new Date(lastSample[0] + remaining).toISOString();
+		if (remaining !== undefined && lastSample !== undefined) {
+			v.eta = new Date(lastSample + remaining).toISOString();
 			v.eta_seconds = Math.round(remaining / 1000);
 		}
 		return v;

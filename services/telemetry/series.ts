@@ -97,6 +97,7 @@ export class MetricSeries {
 	/** Samples per bucket; doubles at each compaction. */
 	private width = 1;
 	private total = 0;
+	private newest = -Infinity;
 	private readonly rawCap: number;
 	private readonly bucketCap: number;
 
@@ -116,15 +117,12 @@ export class MetricSeries {
 		return this.rawT.length + this.buckets.length;
 	}
 
-	/** Time of the newest sample, or undefined while empty. */
-	get lastTime(): number | undefined {
-		return this.rawT.length ? this.rawT[this.rawT.length - 1] : this.buckets[this.buckets.length - 1]?.t;
-	}
 
 	/** Time never goes back within a series: a late sample is placed at the newest time (queries rely on the order). */
 	add(t: number, value: number): void {
-		const last = this.lastTime;
-		this.rawT.push(last !== undefined && t < last ? last : t);
+		if (t < this.newest) t = this.newest;
+		this.newest = t;
+		this.rawT.push(t);
 		this.rawV.push(value);
 		this.total++;
 		// Folding half of the raw window at once keeps the cost per sample constant (one splice per rawCap/2 adds).
@@ -138,9 +136,17 @@ export class MetricSeries {
 			const t = ts[i]!;
 			const v = vs[i]!;
 			const open = this.buckets[this.buckets.length - 1];
-			if (open && open.count < this.width) absorb(open, { t_first: t, t, count: 1, min: v, max: v, sum: v, last: v });
-			else this.buckets.push({ t_first: t, t, count: 1, min: v, max: v, sum: v, last: v });
-			if (this.buckets.length > this.bucketCap) this.compact();
+			if (open && open.count < this.width) {
+				open.t = t;
+				open.count++;
+				if (v < open.min) open.min = v;
+				if (v > open.max) open.max = v;
+				open.sum += v;
+				open.last = v;
+			} else {
+				this.buckets.push({ t_first: t, t, count: 1, min: v, max: v, sum: v, last: v });
+				if (this.buckets.length > this.bucketCap) this.compact();
+			}
 		}
 	}
 
@@ -181,7 +187,9 @@ export class RunSeries {
 	constructor(private readonly capacity = DEFAULT_SERIES_CAPACITY) {}
 
 	add(t: number, metrics: Record<string, number>): void {
-		for (const name in metrics) {
+		const names = Object.keys(metrics);
+		for (let i = 0; i < names.length; i++) {
+			const name = names[i]!;
 			let s = this.byMetric.get(name);
 			if (!s) this.byMetric.set(name, (s = new MetricSeries(this.capacity)));
 			s.add(t, metrics[name]!);

