@@ -19,6 +19,7 @@ import { PROJECT_ROOT } from "../lib/paths";
 import { executionService } from "../services/execution/execution.service";
 import type { Run } from "../services/execution/run";
 import { startBroker, testConfig } from "./support/broker";
+import { isAlive } from "./support/cli";
 import { startTestNats, type TestNats } from "./support/nats";
 import { sleep, waitFor } from "./support/wait";
 
@@ -33,15 +34,6 @@ let dataDir: string;
 
 function trainer(...args: string[]): string[] {
 	return [process.execPath, TRAINER, ...args];
-}
-
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
 }
 
 async function submit(params: Record<string, unknown>): Promise<Run> {
@@ -208,6 +200,33 @@ describe("execution: runs from submit to done, with a real trainer and sidecar",
 			connect({ servers: nats.url, authenticator: credsAuthenticator(expired.creds), reconnect: false }),
 			/Authorization Violation|expired/i,
 		);
+	});
+
+	it("lists runs newest first, filtered by workspace and status, page by page", async () => {
+		type Page = { items: Run[]; total: number; next?: string };
+		const list = (params: object) => broker.call<Page, object>("execution.list", params);
+		const all = await list({ workspace: "ws-a", limit: 1000 });
+		assert.ok(all.total >= 2, `runs so far: ${all.total}`);
+		assert.equal(all.items.length, all.total);
+		const created = all.items.map((r) => r.created_at);
+		assert.deepEqual(created, [...created].sort().reverse(), "newest first");
+		assert.equal((all.items[0] as Run & { history?: unknown }).history, undefined, "lists carry no history");
+		const seen: string[] = [];
+		let cursor: string | undefined;
+		do {
+			const page: Page = await list({ workspace: "ws-a", limit: 2, ...(cursor ? { cursor } : {}) });
+			assert.ok(page.items.length <= 2);
+			seen.push(...page.items.map((r) => r.id));
+			cursor = page.next;
+		} while (cursor);
+		assert.deepEqual(seen, all.items.map((r) => r.id), "pages add up to the whole list, once each");
+		const failed = await list({ workspace: "ws-a", status: ["FAILED"], limit: 100 });
+		assert.ok(failed.total >= 1 && failed.items.every((r) => r.status === "FAILED"));
+		assert.equal((await list({ workspace: "ws-elsewhere", limit: 10 })).total, 0);
+		await assert.rejects(list({ status: ["DONE"] }), { code: 422, type: "INVALID_PARAMS" });
+		await assert.rejects(broker.call("execution.get", { id: "run-nope" }), { code: 404, type: "NOT_FOUND" });
+		await assert.rejects(submit({ command: [], workspace: "ws-a" }), /command/);
+		await assert.rejects(submit({ command: ["x"], env: { SAVASSAN_NATS_CREDS: "/etc/passwd" } }), { code: 422 });
 	});
 
 	it("the sidecar keeps telemetry through a NATS restart: every heartbeat stored once, none missing", async () => {

@@ -1,3 +1,4 @@
+import type { TelemetryAlertRaised } from "../../events/catalog";
 import type { Metrics } from "../../events/telemetry";
 
 /**
@@ -27,16 +28,9 @@ export interface AlertRule {
 	created_at: string;
 }
 
-export interface AlertRuleInput {
-	id: string;
-	name: string;
-	workspace?: string;
-	metric: string;
-	op: AlertOp;
-	threshold: number;
-	for_samples?: number;
-	cooldown_ms?: number;
-}
+/** A rule as given: the counts have defaults, the creation time is set by makeRule. */
+export type AlertRuleInput = Omit<AlertRule, "for_samples" | "cooldown_ms" | "created_at"> &
+	Partial<Pick<AlertRule, "for_samples" | "cooldown_ms">>;
 
 export function makeRule(input: AlertRuleInput, createdAt: Date): AlertRule {
 	const rule: AlertRule = {
@@ -212,22 +206,8 @@ export class AlertEvaluator {
 	}
 }
 
-/** An alert as published, kept for the `alerts` action. */
-export interface AlertRecord {
-	state: "raised" | "resolved";
-	rule_id: string;
-	rule_name: string;
-	run_id: string;
-	workspace: string;
-	attempt: number;
-	metric: string;
-	op: AlertOp;
-	threshold: number;
-	value: number;
-	at: string;
-	heartbeat_seq: number;
-	raised_at?: string;
-}
+/** An alert as published (the event's payload), kept for the `alerts` action. */
+export type AlertRecord = TelemetryAlertRaised & { state: "raised" | "resolved"; raised_at?: string };
 
 function recordKey(r: AlertRecord): string {
 	return `${r.rule_id}:${r.run_id}:${r.heartbeat_seq}:${r.state}`;

@@ -11,7 +11,7 @@ import { busOf } from "../../lib/moleculer/bus.middleware";
 import { DurableEventsMixin, onEvent } from "../../lib/moleculer/durable-events.mixin";
 import { AlertOutbox } from "./alert-outbox";
 import { AlertRuleStore, RuleRevisions, type RuleChange } from "./alert-rule-store";
-import { AlertLog, alertMsgId, makeRule, sameRule, toRecord, type AlertOp, type AlertTransition } from "./alerts";
+import { AlertLog, alertMsgId, makeRule, sameRule, toRecord, type AlertRule, type AlertTransition } from "./alerts";
 import { ackFloor, readAlertHistory, replayTelemetry } from "./restore";
 import { TelemetryState } from "./telemetry-state";
 
@@ -49,16 +49,7 @@ interface TelemetryThis extends Service {
 	refuse(d: Delivery, m: TelemetryBase): void;
 }
 
-interface RuleParams {
-	id?: string;
-	name: string;
-	workspace?: string;
-	metric: string;
-	op: AlertOp;
-	threshold: number;
-	for_samples: number;
-	cooldown_ms: number;
-}
+type RuleParams = Omit<AlertRule, "id" | "created_at"> & { id?: string };
 
 function unknownRun(runId: string): Errors.MoleculerClientError {
 	return new Errors.MoleculerClientError(`no telemetry for run ${runId}`, 404, "NOT_FOUND", { run_id: runId });

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isAlive } from "../../../lib/nats-server";
 import { PROJECT_ROOT } from "../../../lib/paths";
 import { RUN_ENV } from "../../../lib/run-env";
 import { RuntimeError, type RuntimePort, type WorkloadObservation, type WorkloadSpec } from "./runtime";
@@ -23,15 +24,6 @@ export interface LocalRuntimeOptions {
 
 /** Variables of this machine a trainer may see; nothing else of the platform's environment leaks to it. */
 const INHERITED = ["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NODE_OPTIONS"];
-
-function isAlive(pid: number): boolean {
-	try {
-		process.kill(pid, 0);
-		return true;
-	} catch {
-		return false;
-	}
-}
 
 export class LocalRuntime implements RuntimePort {
 	readonly kind = "local";
