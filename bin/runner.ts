@@ -156,6 +156,12 @@ async function main(): Promise<void> {
 	if (!(await out.drain(drainMs))) say(`${out.pending} telemetry messages could not be stored within ${drainMs} ms`);
 	acked.close();
 	await nc?.drain().catch(() => undefined);
+	if (attach) {
+		// A native sidecar that exits is restarted by the kubelet: stay until the pod is torn down.
+		say("done reported; waiting for the pod to stop");
+		await new Promise((resolve) => process.once("SIGTERM", resolve));
+		process.exit(0);
+	}
 	process.exit(exit.code ?? 1);
 }
 
