@@ -149,6 +149,7 @@ async function main(): Promise<void> {
 		signal: exit.signal,
 		started_at: startedAt,
 		...(succeeded ? {} : { reason: exit.signal ? `trainer killed by ${exit.signal}` : `trainer exited with code ${exit.code}` }),
+		...(stopping && !succeeded ? { interrupted: true } : {}),
 		metrics: parser.latest(),
 		artifacts: watcher.artifacts(),
 	});

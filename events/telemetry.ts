@@ -68,6 +68,8 @@ export interface Done extends TelemetryBase {
 	signal: string | null;
 	started_at: string;
 	reason?: string;
+	/** The sidecar was told to stop (platform shutdown, pod eviction): a retryable interruption, not the trainer's failure. */
+	interrupted?: boolean;
 	metrics: Metrics;
 	artifacts: Artifact[];
 }

@@ -31,6 +31,11 @@ let broker: ServiceBroker;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let dataDir: string;
+let env: Record<string, string>;
+
+async function startExecution(nodeId: string): Promise<ServiceBroker> {
+	return startBroker(nats.endpoint, nodeId, [executionService(testConfig(env), { nats: nats.endpoint })], env);
+}
 
 function trainer(...args: string[]): string[] {
 	return [process.execPath, TRAINER, ...args];
@@ -45,7 +50,9 @@ const getRun = (id: string) => broker.call<Run, { id: string }>("execution.get",
 async function until(id: string, what: (r: Run) => boolean, label: string, timeoutMs = 20_000): Promise<Run> {
 	let last: Run | undefined;
 	// A call may fail while NATS restarts: keep asking.
-	await waitFor(`run ${id} ${label}`, async () => what((last = (await getRun(id).catch(() => undefined)) ?? last) ?? ({} as Run)), timeoutMs);
+	await waitFor(`run ${id} ${label}`, async () => what((last = (await getRun(id).catch(() => undefined)) ?? last) ?? ({} as Run)), timeoutMs).catch((err: Error) => {
+		throw new Error(`${err.message}; last seen ${last?.status} attempt ${last?.attempt}: ${last?.failure_message ?? ""}`);
+	});
 	return last!;
 }
 
@@ -63,8 +70,8 @@ describe("execution: runs from submit to done, with a real trainer and sidecar",
 	before(async () => {
 		nats = await startTestNats({ operator: true });
 		dataDir = mkdtempSync(join(tmpdir(), "savassan-exec-"));
-		const env = { DATA_DIR: dataDir, NATS_AUTHORITY: nats.authorityFile!, RUN_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) };
-		broker = await startBroker(nats.endpoint, "exec-1", [executionService(testConfig(env), { nats: nats.endpoint })], env);
+		env = { DATA_DIR: dataDir, NATS_AUTHORITY: nats.authorityFile!, RUN_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) };
+		broker = await startExecution("exec-1");
 		nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(nats.endpoint.creds!) });
 		jsm = await jetstreamManager(nc);
 	});
@@ -227,6 +234,21 @@ describe("execution: runs from submit to done, with a real trainer and sidecar",
 		await assert.rejects(broker.call("execution.get", { id: "run-nope" }), { code: 404, type: "NOT_FOUND" });
 		await assert.rejects(submit({ command: [], workspace: "ws-a" }), /command/);
 		await assert.rejects(submit({ command: ["x"], env: { SAVASSAN_NATS_CREDS: "/etc/passwd" } }), { code: 422 });
+	});
+
+	it("the execution service stopped mid-run: its local workload ends with it, and after the restart the run is retried and succeeds", async () => {
+		const run = await submit({ command: trainer("--epochs", "3", "--steps", "10", "--step-ms", "100"), max_retries: 2 });
+		await until(run.id, (r) => r.status === "RUNNING", "running");
+		const first = runnerPid(run.id, 1);
+		await broker.stop();
+		assert.equal(isAlive(first), false, "local runs stop with the platform that started them");
+		broker = await startExecution("exec-2");
+		const done = await until(run.id, (r) => r.status === "SUCCEEDED", "succeeded after the restart", 40_000);
+		assert.equal(done.attempt, 2);
+		const retry = done.history.find((t) => t.to === "QUEUED" && t.attempt === 2);
+		assert.ok(retry, "a retry to attempt 2");
+		assert.match(retry.reason!, /automatic retry: (attempt 1 was interrupted|no heartbeat)/);
+		assert.deepEqual(done.artifacts.map((a) => a.path).sort(), ["epoch-1.ckpt", "epoch-2.ckpt", "epoch-3.ckpt"]);
 	});
 
 	it("the sidecar keeps telemetry through a NATS restart: every heartbeat stored once, none missing", async () => {

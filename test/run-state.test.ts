@@ -110,6 +110,17 @@ describe("run state machine", () => {
 		assert.equal(last.run.completed_at, at(9).toISOString());
 	});
 
+	it("an interrupted attempt (the sidecar was stopped) is retried like a lost one, not failed", () => {
+		const interrupted = { ...done("failed"), exit_code: 143, reason: "trainer exited with code 143", interrupted: true };
+		const step = machine.complete(run("RUNNING"), interrupted, at(5));
+		assert.equal(step.run.status, "QUEUED");
+		assert.equal(step.run.attempt, 2);
+		assert.match(step.transitions[0]!.reason!, /automatic retry: attempt 1 was interrupted \(trainer exited with code 143\)/);
+		const spent = machine.complete(run("RUNNING", { retry_count: 2 }), interrupted, at(5));
+		assert.equal(spent.run.status, "FAILED");
+		assert.equal(spent.run.failure_reason, "runtime_failure");
+	});
+
 	it("a QUEUED attempt that never started fails (no retry)", () => {
 		const step = machine.lose(run("QUEUED"), 1, "start_timeout", "did not start", at(5));
 		assert.equal(step.run.status, "FAILED");

@@ -84,6 +84,11 @@ export function start(run: Run, attempt: number, startedAt: Date, at: Date): Ste
 export function complete(run: Run, done: Done, at: Date): Step {
 	if (done.attempt !== run.attempt || !["QUEUED", "RUNNING"].includes(run.status)) return unchanged(run);
 	const running = run.status === "QUEUED" ? start(run, done.attempt, new Date(done.started_at), at) : unchanged(run);
+	if (done.interrupted && done.status === "failed") {
+		// Stopped from outside (platform shutdown, eviction): like a lost workload, retried while retries are left.
+		const why = `attempt ${done.attempt} was interrupted${done.reason ? ` (${done.reason})` : ""}`;
+		return chain(running, (r) => lose(r, done.attempt, "runtime_failure", why, at));
+	}
 	return chain(running, (r) => {
 		const result = {
 			completed_at: at.toISOString(),
