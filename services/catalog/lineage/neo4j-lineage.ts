@@ -1,4 +1,4 @@
-import { isInt, routing, type Driver, type RecordShape } from "neo4j-driver";
+import { isInt, routing, type Driver } from "neo4j-driver";
 import {
 	LineageBase,
 	LineageError,
@@ -96,7 +96,7 @@ export class Neo4jLineage extends LineageBase {
 	}
 
 	private async run(query: string, params: Record<string, unknown>, mode: "read" | "write") {
-		const res = await this.driver.executeQuery<{ records: { get(key: string): unknown }[] }>(query, params, {
+		const res = await this.driver.executeQuery(query, params, {
 			database: this.database,
 			routing: mode === "read" ? routing.READ : routing.WRITE,
 		});
@@ -144,12 +144,15 @@ export class Neo4jLineage extends LineageBase {
 		let truncated = false;
 		for (const r of rows) {
 			const node = r.get("node") as Record<string, unknown> | null;
-			if (node === null || node.id === id) continue; // no path at all, or a cycle back to the root
-			if (toNumber(r.get("hops")) > t.depth) {
-				truncated = true;
-				continue;
+			if (node === null) continue; // no path at all
+			if (node.id !== id) {
+				// The root may come back through a cycle: its closing edges count, the root itself once.
+				if (toNumber(r.get("hops")) > t.depth) {
+					truncated = true;
+					continue;
+				}
+				nodes.push(toNode(node));
 			}
-			nodes.push(toNode(node));
 			for (const path of r.get("paths") as Record<string, unknown>[][]) {
 				for (const m of path) {
 					const e = toEdge(m);
@@ -169,5 +172,3 @@ export class Neo4jLineage extends LineageBase {
 		await this.driver.close();
 	}
 }
-
-export type { RecordShape };
