@@ -208,11 +208,15 @@ export function searchContract(name: string, make: () => Promise<SearchPort>, op
 			assert.deepEqual(await ids({ text: "iris" }), ["ds-iris"]);
 			assert.deepEqual(await ids({ text: "alpha" }), []);
 			assert.equal(await port.count(), FIXTURES.length);
+			// A write made while the rebuild reads its source is live at once and survives the swap.
+			await port.upsert([doc({ id: "ds-gamma", type: "dataset", name: "gamma-rays" })]);
+			assert.deepEqual(await ids({ text: "gamma" }), ["ds-gamma"]);
 			release();
 			await rebuilding;
 			assert.deepEqual(await ids({ text: "iris" }), []);
 			assert.deepEqual(await ids({ text: "alpha" }), ["ds-alpha"]);
-			assert.equal(await port.count(), fresh.length);
+			assert.deepEqual(await ids({ text: "gamma" }), ["ds-gamma"]);
+			assert.equal(await port.count(), fresh.length + 1);
 			// The swapped-in index takes writes like the old one.
 			await port.upsert([FIXTURES[0]!]);
 			assert.deepEqual(await ids({ text: "iris" }), ["ds-iris"]);

@@ -174,11 +174,11 @@ export abstract class LineageBase implements LineagePort {
 	abstract close(): Promise<void>;
 	protected abstract traverse(id: string, dir: Direction, t: Traversal): Promise<LineageGraph>;
 
-	upstream(id: string, opts: TraversalOptions): Promise<LineageGraph> {
+	async upstream(id: string, opts: TraversalOptions): Promise<LineageGraph> {
 		return this.traverse(id, "up", checkTraversal(opts));
 	}
 
-	downstream(id: string, opts: TraversalOptions): Promise<LineageGraph> {
+	async downstream(id: string, opts: TraversalOptions): Promise<LineageGraph> {
 		return this.traverse(id, "down", checkTraversal(opts));
 	}
 

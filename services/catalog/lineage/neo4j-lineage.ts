@@ -52,7 +52,7 @@ OPTIONAL MATCH p = (root)${hop}(x:Entity)
 WHERE all(r IN relationships(p) WHERE (r.removed_at IS NULL OR ($at IS NOT NULL AND r.removed_at > $at)) AND ($at IS NULL OR r.created_at <= $at))
   AND ($workspaces IS NULL OR all(n IN nodes(p) WHERE n.workspace IN $workspaces))
 WITH root, x, min(length(p)) AS hops,
-  collect(CASE WHEN length(p) <= $depth THEN [r IN relationships(p) | {from: startNode(r).id, to: endNode(r).id, kind: r.kind, created_at: r.created_at, removed_at: r.removed_at}] END) AS paths
+  collect(CASE WHEN length(p) <= $depth THEN [r IN relationships(p) | {\`from\`: startNode(r).id, \`to\`: endNode(r).id, kind: r.kind, created_at: r.created_at, removed_at: r.removed_at}] END) AS paths
 RETURN root {.id, .type, .workspace, .name} AS root, x {.id, .type, .workspace, .name} AS node, hops, paths`;
 }
 
