@@ -5,15 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { RecordedRequest } from "./recorded-request";
 
-export interface RecordedRequest {
-	method: string;
-	path: string;
-	query: Record<string, string>;
-	contentType?: string;
-	/** JSON body parsed; an NDJSON body (bulk) as an array of parsed lines. */
-	body?: any;
-}
 
 interface FakeIndex {
 	settings: unknown;

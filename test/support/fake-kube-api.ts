@@ -7,16 +7,8 @@
 import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { RecordedRequest } from "./recorded-request";
 
-export interface RecordedRequest {
-	method: string;
-	/** Without the query string. */
-	path: string;
-	query: Record<string, string>;
-	contentType?: string;
-	/** Parsed JSON body, if any. */
-	body?: any;
-}
 
 type Resource = "jobs" | "secrets" | "pods";
 
