@@ -122,6 +122,14 @@ describe("the start command", () => {
 		assert.equal(existsSync(join(dir, "nats")), false);
 	});
 
+	it("RUNTIME=kubernetes with no cluster configured fails the start plainly, leaving nothing running", async () => {
+		const dir = dataDir();
+		const c = cli({ DATA_DIR: dir, GATEWAY_PORT: "0", RUNTIME: "kubernetes", HOME: dir, KUBECONFIG: "" });
+		assert.deepEqual(await c.exited, { code: 1, signal: null });
+		assert.match(c.stdout() + c.stderr(), /start failed: RUNTIME=kubernetes, but no cluster is configured: set KUBECONFIG/);
+		assert.deepEqual(processesMentioning(dir), []);
+	});
+
 	it("fails clearly when the gateway port is taken, and leaves no nats-server behind", async () => {
 		const dir = dataDir();
 		const blocker = createServer();

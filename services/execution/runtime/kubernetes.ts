@@ -2,7 +2,9 @@
  * The `kubernetes` runtime: each attempt is a batch/v1 Job (trainer + runner sidecar, see kubernetes-manifests)
  * and a Secret with its NATS credentials, owned by the Job so they go away together.
  */
+import { existsSync } from "node:fs";
 import { STATUS_CODES } from "node:http";
+import { join } from "node:path";
 import type * as K8s from "@kubernetes/client-node" with { "resolution-mode": "import" };
 import {
 	MANAGED_SELECTOR,
@@ -63,6 +65,11 @@ export class KubernetesRuntime implements RuntimePort {
 		const k8s = await import("@kubernetes/client-node");
 		let kc = opts.kubeConfig;
 		if (!kc) {
+			// loadFromDefault falls back to http://localhost:8080 when it finds nothing: say so at start instead.
+			const home = process.env.HOME ?? "";
+			if (!process.env.KUBECONFIG && !existsSync(join(home, ".kube", "config")) && !process.env.KUBERNETES_SERVICE_HOST) {
+				throw new RuntimeError("RUNTIME=kubernetes, but no cluster is configured: set KUBECONFIG, provide ~/.kube/config, or run in-cluster", false);
+			}
 			kc = new k8s.KubeConfig();
 			kc.loadFromDefault();
 		}
