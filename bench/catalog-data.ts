@@ -19,7 +19,7 @@ export function searchDocuments(n: number): SearchDocument[] {
 		description: `${pick(i, 3)} model trained on ${pick(i, 4)} data for ${pick(i, 5)}`,
 		tags: [pick(i, 6), COMMON[i % COMMON.length]!],
 		owner: `user-${i % 50}`,
-		stage: i % 4 === 0 ? "production" : undefined,
+		stage: i % 4 === 0 ? ["production"] : undefined,
 		fields: [pick(i, 8), pick(i, 9), `col_${i % 100}`],
 		updated_at: new Date(1_700_000_000_000 + i * 1000).toISOString(),
 	}));

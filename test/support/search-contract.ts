@@ -31,12 +31,12 @@ export const FIXTURES: SearchDocument[] = [
 		owner: "bob",
 		fields: ["cat", "dog"],
 	}),
-	doc({ id: "mv-resnet-3", type: "model_version", name: "resnet50-cats v3", tags: ["vision"], owner: "bob", stage: "production" }),
-	doc({ id: "mv-resnet-2", type: "model_version", name: "resnet50-cats v2", tags: ["vision"], owner: "bob", stage: "staging" }),
+	doc({ id: "mv-resnet-3", type: "model_version", name: "resnet50-cats v3", tags: ["vision"], owner: "bob", stage: ["production", "champion"] }),
+	doc({ id: "mv-resnet-2", type: "model_version", name: "resnet50-cats v2", tags: ["vision"], owner: "bob", stage: ["staging"] }),
 	doc({ id: "m-txl", type: "model", name: "transformer-xl", tags: ["nlp"], owner: "carol" }),
 	doc({ id: "m-bert", type: "model", name: "bert-base", description: "a transformer language model", tags: ["nlp"], owner: "carol" }),
 	doc({ id: "run-1", type: "run", name: "train resnet50 on cats", tags: ["vision", "experiment"] }),
-	doc({ id: "ep-cats", type: "endpoint", name: "cats-api", tags: ["vision", "public"], owner: "carol", stage: "production" }),
+	doc({ id: "ep-cats", type: "endpoint", name: "cats-api", tags: ["vision", "public"], owner: "carol", stage: ["production"] }),
 	// Another tenant's document that matches most queries above: it must never show up for a caller of A.
 	doc({
 		id: "m-secret",
@@ -46,7 +46,7 @@ export const FIXTURES: SearchDocument[] = [
 		description: "cats",
 		tags: ["vision", "secret"],
 		owner: "mallory",
-		stage: "production",
+		stage: ["production"],
 	}),
 ];
 
@@ -108,6 +108,10 @@ export function searchContract(name: string, make: () => Promise<SearchPort>, op
 		it("filters by type, tags, owner and stage", async () => {
 			assert.deepEqual((await ids({ text: "resnet50", types: ["model_version"] })).sort(), ["mv-resnet-2", "mv-resnet-3"]);
 			assert.deepEqual((await ids({ stage: "production" })).sort(), ["ep-cats", "mv-resnet-3"]);
+			// A version holding several stages is found by each of them.
+			assert.deepEqual(await ids({ stage: "champion" }), ["mv-resnet-3"]);
+			const facets = (await port.search({ workspaces: [A], types: ["model_version"], limit: 10, offset: 0 })).facets;
+			assert.deepEqual(facets.stage, { production: 1, champion: 1, staging: 1 });
 			assert.deepEqual((await ids({ owner: "carol", types: ["model"] })).sort(), ["m-bert", "m-txl"]);
 			assert.deepEqual(
 				(await ids({ tags: ["vision"] })).sort(),

@@ -8,14 +8,12 @@ import { CatalogError, type CatalogEntity, type Model, type RunEntity } from "./
 
 /** Pure mappings from catalog entities to the search and lineage ports, and from run events to run entities. */
 
-/** Separates a model version's aliases in `stage`: the search port filters on the exact string. */
-export const STAGE_SEPARATOR = ",";
 /** Runs carry no owner in the execution context. */
 export const UNKNOWN_OWNER = "unknown";
 
 /**
  * The search document of an entity. A model version's aliases live on its model, so pass the model to get
- * `stage` (its aliases, sorted, joined) and the model's class names as fields.
+ * `stage` (its aliases, each findable by the stage filter) and the model's class names as fields.
  */
 export function toSearchDocument(entity: CatalogEntity, model?: Model): SearchDocument {
 	const doc: SearchDocument = {
@@ -40,7 +38,7 @@ export function toSearchDocument(entity: CatalogEntity, model?: Model): SearchDo
 			if (model === undefined) return doc;
 			if (model.id !== entity.model_id) throw new CatalogError(`model ${model.id} is not the model of version ${entity.id}`, "invalid");
 			const aliases = aliasesOf(model, entity.id);
-			return { ...doc, fields: [...model.classes], ...(aliases.length ? { stage: aliases.join(STAGE_SEPARATOR) } : {}) };
+			return { ...doc, fields: [...model.classes], ...(aliases.length ? { stage: aliases } : {}) };
 		}
 		case "run":
 		case "endpoint":

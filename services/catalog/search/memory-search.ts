@@ -98,7 +98,7 @@ function countFacets(docs: SearchDocument[]): SearchResult["facets"] {
 		add("type", d.type);
 		add("workspace", d.workspace);
 		add("owner", d.owner);
-		add("stage", d.stage);
+		for (const s of new Set(d.stage)) add("stage", s);
 		for (const t of new Set(d.tags)) add("tags", t);
 	}
 	return facets;
@@ -133,7 +133,7 @@ export class MemorySearch implements SearchPort {
 			visible.has(d.workspace) &&
 			(!types || types.has(d.type)) &&
 			(q.owner === undefined || d.owner === q.owner) &&
-			(q.stage === undefined || d.stage === q.stage) &&
+			(q.stage === undefined || (d.stage ?? []).includes(q.stage)) &&
 			tags.every((t) => d.tags.includes(t));
 		const text = q.text?.trim();
 		const results = index.search(text ? text : MiniSearch.wildcard, {

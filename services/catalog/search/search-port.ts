@@ -16,8 +16,8 @@ export interface SearchDocument {
 	description?: string;
 	tags: string[];
 	owner: string;
-	/** Lifecycle stage of a model version or endpoint (`staging`, `production`, …). */
-	stage?: string;
+	/** Every stage/alias the entity holds (`staging`, `prod`, `champion`…): a model version can hold several. */
+	stage?: string[];
 	/** Column names of a dataset or class names of a model: searchable, so "species" finds the iris dataset. */
 	fields: string[];
 	/** ISO 8601. */
