@@ -55,4 +55,34 @@ export interface TelemetryAlertResolved extends TelemetryAlertRaised {
 export const TelemetryAlertRaised = defineEvent<TelemetryAlertRaised>("telemetry", "alert", "raised");
 export const TelemetryAlertResolved = defineEvent<TelemetryAlertResolved>("telemetry", "alert", "resolved");
 
-export const EVENT_CATALOG = [DeadLetterReplayed, RunTransitioned, TelemetryAlertRaised, TelemetryAlertResolved] as const;
+/** An entity was registered in the catalog (de-duplicated per entity: `catalog:<kind>:<id>:registered`). */
+export interface CatalogEntityRegistered {
+	kind: "dataset" | "dataset_version" | "model" | "model_version" | "run" | "endpoint";
+	id: string;
+	workspace: string;
+}
+
+/** A model's alias (stage) was pointed at another version, by a promotion or a rollback. */
+export interface CatalogAliasChanged {
+	model_id: string;
+	alias: string;
+	op: "promote" | "rollback";
+	/** Absent for the alias's first promotion. */
+	from?: string;
+	to: string;
+	actor: string;
+	at: string;
+	reason?: string;
+}
+
+export const CatalogEntityRegistered = defineEvent<CatalogEntityRegistered>("catalog", "entity", "registered");
+export const CatalogAliasChanged = defineEvent<CatalogAliasChanged>("catalog", "alias", "changed");
+
+export const EVENT_CATALOG = [
+	DeadLetterReplayed,
+	RunTransitioned,
+	TelemetryAlertRaised,
+	TelemetryAlertResolved,
+	CatalogEntityRegistered,
+	CatalogAliasChanged,
+] as const;

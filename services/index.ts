@@ -1,6 +1,7 @@
 import type { ServiceSchema } from "moleculer";
 import type { NatsEndpoint } from "../lib/bus";
 import type { PlatformConfig } from "../lib/config";
+import { catalogService } from "./catalog/catalog.service";
 import { deadLettersService } from "./deadletters/deadletters.service";
 import { executionService } from "./execution/execution.service";
 import { gatewayService } from "./gateway/gateway.service";
@@ -20,6 +21,7 @@ export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: Ser
 	deadletters: () => deadLettersService(),
 	execution: (config, ctx) => executionService(config, ctx),
 	telemetry: () => telemetryService(),
+	catalog: (config) => catalogService(config),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

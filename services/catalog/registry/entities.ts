@@ -1,6 +1,7 @@
 import type { Artifact, Metrics } from "../../../events/telemetry";
 import type { RunStatus } from "../../execution/run";
 import { ENTITY_TYPES, type EntityType } from "../search/search-port";
+import type { CatalogAliasChanged } from "../../../events/catalog";
 
 /**
  * The catalog's entities as plain data (stored as JSON). Constructors validate their input and throw a
@@ -52,18 +53,8 @@ export interface DatasetVersion extends EntityBase {
 	derived_from: string[];
 }
 
-/** One change of an alias, kept forever for the audit trail. */
-export interface AliasChange {
-	model_id: string;
-	alias: string;
-	op: "promote" | "rollback";
-	/** The version the alias pointed at before; absent for the alias's first promotion. */
-	from?: string;
-	to: string;
-	actor: string;
-	at: string;
-	reason?: string;
-}
+/** One change of an alias, kept forever for the audit trail: the same shape as its domain event. */
+export type AliasChange = CatalogAliasChanged;
 
 export interface AliasState {
 	version_id: string;

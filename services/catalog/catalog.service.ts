@@ -1,0 +1,361 @@
+import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
+import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
+import { defineConsumer } from "../../events/consumers";
+import type { EventDefinition } from "../../events/definition";
+import type { Published, PublishOptions } from "../../events/publish";
+import type { PlatformConfig } from "../../lib/config";
+import { busOf } from "../../lib/moleculer/bus.middleware";
+import { DurableEventsMixin, onEvent } from "../../lib/moleculer/durable-events.mixin";
+import { CatalogStore } from "./catalog-store";
+import { LineageError, type TraversalOptions } from "./lineage/lineage-port";
+import { MemoryLineage } from "./lineage/memory-lineage";
+import { promote, rollback } from "./registry/aliases";
+import {
+	CatalogError,
+	found,
+	newDataset,
+	newDatasetVersion,
+	newEndpoint,
+	newModel,
+	newModelVersion,
+	type CatalogEntity,
+	type DatasetInput,
+	type DatasetVersionInput,
+	type EndpointInput,
+	type Model,
+	type ModelInput,
+	type ModelVersionInput,
+} from "./registry/entities";
+import { applyRunEvent, lineageOf, toSearchDocument } from "./registry/indexing";
+import { MemorySearch } from "./search/memory-search";
+import type { EntityType, SearchQuery, SuggestOptions } from "./search/search-port";
+
+/**
+ * The catalog: datasets, their versions, models, model versions, runs (from execution's events) and endpoints.
+ * The KV store is the source of truth; the search index and the lineage graph are in-process views built from it
+ * at start, so the service runs as one instance (a second one would not see the first one's writes).
+ */
+
+const SERVICE = "catalog";
+const IndexRuns = defineConsumer(SERVICE, RunTransitioned);
+
+/** The lineage graph with the workspace of each node, so an edge is only drawn within one workspace. */
+class LineageView {
+	readonly graph = new MemoryLineage();
+	readonly workspaces = new Map<string, string>();
+
+	async addNode(e: CatalogEntity): Promise<void> {
+		for (const n of lineageOf(e).nodes) await this.graph.upsertNode(n);
+		this.workspaces.set(e.id, e.workspace);
+	}
+
+	/** Edges to parents not (yet) in the graph are left out: a run may name a dataset version never registered. */
+	async addEdges(e: CatalogEntity): Promise<void> {
+		for (const edge of lineageOf(e).edges) if (this.workspaces.get(edge.from) === e.workspace) await this.graph.addEdge(edge);
+	}
+}
+
+export interface DriftReport {
+	store: number;
+	search: { indexed: number; missing: string[]; extra: string[] };
+	lineage: { nodes: number; missing: string[]; extra: string[] };
+	drift: boolean;
+}
+
+/** Both views, kept current entity by entity and rebuilt from the store as a whole. */
+class CatalogViews {
+	readonly search = new MemorySearch();
+	lineage = new LineageView();
+	/** Entities indexed while a lineage rebuild reads the store: replayed onto the new graph before the swap. */
+	private pending: CatalogEntity[] | null = null;
+	private rebuilding: Promise<unknown> = Promise.resolve();
+
+	constructor(private readonly store: CatalogStore) {}
+
+	/** Indexes one stored entity; idempotent. */
+	async index(e: CatalogEntity): Promise<void> {
+		const model = e.kind === "model_version" ? await this.store.get("model", e.model_id) : undefined;
+		await this.search.upsert([toSearchDocument(e, model)]);
+		await this.lineage.addNode(e);
+		await this.lineage.addEdges(e);
+		this.pending?.push(e);
+	}
+
+	/** One at a time: a second rebuild waits for the first. */
+	rebuild(): Promise<{ entities: number }> {
+		const run = this.rebuilding.then(() => this.load());
+		this.rebuilding = run.catch(() => undefined);
+		return run;
+	}
+
+	private async load(): Promise<{ entities: number }> {
+		this.pending = [];
+		try {
+			const all = await this.store.list();
+			const models = new Map(all.filter((e): e is Model => e.kind === "model").map((m) => [m.id, m]));
+			const next = new LineageView();
+			// Nodes before edges: an edge needs both ends.
+			for (const e of all) await next.addNode(e);
+			for (const e of all) await next.addEdges(e);
+			await this.search.rebuild(all.map((e) => toSearchDocument(e, e.kind === "model_version" ? models.get(e.model_id) : undefined)));
+			for (const e of this.pending) await next.addNode(e);
+			for (const e of this.pending) await next.addEdges(e);
+			const old = this.lineage;
+			this.lineage = next;
+			await old.graph.close();
+			return { entities: all.length };
+		} finally {
+			this.pending = null;
+		}
+	}
+
+	/** Ids in the store but not in a view, and the reverse (nodes only; edges are derived from the nodes' entities). */
+	async check(): Promise<DriftReport> {
+		const all = await this.store.list();
+		const ids = new Set(all.map((e) => e.id));
+		const workspaces = [...new Set(all.map((e) => e.workspace))];
+		const indexedIds = new Set<string>();
+		for (let offset = 0; ; offset += 1000) {
+			const page = await this.search.search({ workspaces, limit: 1000, offset });
+			for (const h of page.hits) indexedIds.add(h.id);
+			if (offset + 1000 >= page.total) break;
+		}
+		const inGraph = await Promise.all(
+			all.map((e) =>
+				this.lineage.graph.upstream(e.id, { depth: 1 }).then(
+					() => true,
+					(err) => (err instanceof LineageError && err.code === "not_found" ? false : Promise.reject(err)),
+				),
+			),
+		);
+		const graphMissing = all.filter((_, i) => !inGraph[i]).map((e) => e.id);
+		const indexed = await this.search.count();
+		const nodes = await this.lineage.graph.nodeCount();
+		const search = { indexed, missing: all.filter((e) => !indexedIds.has(e.id)).map((e) => e.id), extra: [...indexedIds].filter((id) => !ids.has(id)) };
+		const lineage = { nodes, missing: graphMissing, extra: [...this.lineage.workspaces.keys()].filter((id) => !ids.has(id)) };
+		// The counts catch what the lists cannot name: documents or nodes of workspaces the store does not know.
+		const drift =
+			search.missing.length + search.extra.length + lineage.missing.length + lineage.extra.length > 0 ||
+			indexed !== all.length ||
+			nodes !== all.length;
+		return { store: all.length, search, lineage, drift };
+	}
+}
+
+interface CatalogThis extends Service {
+	publishEvent<T>(def: EventDefinition<T>, payload: T, opts?: PublishOptions): Promise<Published>;
+	/** Consumers bind (in the mixin's `started`) before the views are built: their handlers wait for them. */
+	ready: Promise<void>;
+	markReady(): void;
+	store: CatalogStore;
+	views: CatalogViews;
+	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
+	claimUnique(scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void>;
+	reindexVersions(model: Model, versionIds: (string | undefined)[]): Promise<void>;
+	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
+}
+
+const STATUS = { invalid: [422, "INVALID"], not_found: [404, "NOT_FOUND"], conflict: [409, "CONFLICT"] } as const;
+
+/** Domain errors as client errors with their HTTP status. */
+function clientError(err: unknown): never {
+	if (err instanceof CatalogError || err instanceof LineageError) {
+		const [status, type] = STATUS[err.code];
+		throw new Errors.MoleculerClientError(err.message, status, type);
+	}
+	throw err;
+}
+
+/** JSON with sorted keys: two entities with the same content give the same text. */
+function canonical(value: unknown): string {
+	return JSON.stringify(value, (_k, v: unknown) =>
+		v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+	);
+}
+
+/** What a registration sets: times and aliases are the catalog's, not the caller's. */
+function registeredContent(e: CatalogEntity): string {
+	const { created_at: _c, updated_at: _u, ...rest } = e;
+	if (rest.kind === "model") return canonical({ ...rest, aliases: undefined });
+	return canonical(rest);
+}
+
+function sameWorkspace(child: CatalogEntity, parent: CatalogEntity): void {
+	if (child.workspace !== parent.workspace) {
+		throw new CatalogError(`${child.kind} ${child.id} in workspace ${child.workspace} cannot refer to ${parent.kind} ${parent.id} of workspace ${parent.workspace}`, "invalid");
+	}
+}
+
+type TraversalParams = TraversalOptions & { id: string; workspaces: string[] };
+
+function traversal(p: TraversalParams): TraversalOptions {
+	return { depth: p.depth, workspaces: p.workspaces, ...(p.at === undefined ? {} : { at: p.at }) };
+}
+
+export function catalogService(config: PlatformConfig): ServiceSchema<ServiceSettingSchema, CatalogThis> {
+	return {
+		name: SERVICE,
+		mixins: [DurableEventsMixin],
+		actions: {
+			async "datasets.register"(this: CatalogThis, c: Context<DatasetInput>) {
+				return this.register(newDataset(c.params, new Date()), c.requestID).catch(clientError);
+			},
+			async "datasets.versions.register"(this: CatalogThis, c: Context<DatasetVersionInput>) {
+				const p = c.params;
+				try {
+					const version = newDatasetVersion(p, await this.store.get("dataset", p.dataset_id), new Date());
+					for (const source of version.derived_from) sameWorkspace(version, found(await this.store.get("dataset_version", source), "dataset version", source));
+					await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+					return await this.register(version, c.requestID);
+				} catch (err) {
+					return clientError(err);
+				}
+			},
+			async "models.register"(this: CatalogThis, c: Context<ModelInput>) {
+				return this.register(newModel(c.params, new Date()), c.requestID).catch(clientError);
+			},
+			async "models.versions.register"(this: CatalogThis, c: Context<ModelVersionInput>) {
+				const p = c.params;
+				try {
+					const version = newModelVersion(p, await this.store.get("model", p.model_id), new Date());
+					if (version.source_run_id !== undefined) {
+						const run = found(await this.store.get("run", version.source_run_id), "run", version.source_run_id);
+						sameWorkspace(version, run);
+						if (run.status !== "SUCCEEDED") throw new CatalogError(`run ${run.id} is ${run.status}: only a SUCCEEDED run can produce a model version`, "conflict");
+					}
+					await this.claimUnique("model_version", `${version.model_id}\0${version.version}`, version.id, (holder) => `model ${version.model_id} already has a version ${version.version} (${holder})`);
+					return await this.register(version, c.requestID);
+				} catch (err) {
+					return clientError(err);
+				}
+			},
+			async "endpoints.register"(this: CatalogThis, c: Context<EndpointInput>) {
+				const p = c.params;
+				try {
+					return await this.register(newEndpoint(p, await this.store.get("model_version", p.model_version_id), new Date()), c.requestID);
+				} catch (err) {
+					return clientError(err);
+				}
+			},
+			async "models.promote"(this: CatalogThis, c: Context<{ model_id: string; alias: string; version_id: string; actor: string; reason?: string }>) {
+				const p = c.params;
+				try {
+					const version = found(await this.store.get("model_version", p.version_id), "model version", p.version_id);
+					const at = new Date();
+					const { before, after } = await this.store.put("model", p.model_id, (m) => promote(found(m, "model", p.model_id), p.alias, version, p.actor, at, p.reason).model);
+					if (after !== before) await this.aliasChanged(after, p.alias, c.requestID);
+					return after;
+				} catch (err) {
+					return clientError(err);
+				}
+			},
+			async "models.rollback"(this: CatalogThis, c: Context<{ model_id: string; alias: string; actor: string; reason?: string }>) {
+				const p = c.params;
+				try {
+					const at = new Date();
+					const { after } = await this.store.put("model", p.model_id, (m) => rollback(found(m, "model", p.model_id), p.alias, p.actor, at, p.reason).model);
+					await this.aliasChanged(after, p.alias, c.requestID);
+					return after;
+				} catch (err) {
+					return clientError(err);
+				}
+			},
+			async get(this: CatalogThis, c: Context<{ kind: EntityType; id: string }>) {
+				const { kind, id } = c.params;
+				return (await this.store.get(kind, id)) ?? clientError(new CatalogError(`${kind} ${id} not found`, "not_found"));
+			},
+			search(this: CatalogThis, c: Context<SearchQuery>) {
+				return this.views.search.search(c.params);
+			},
+			async suggest(this: CatalogThis, c: Context<SuggestOptions & { prefix: string }>) {
+				const { prefix, ...opts } = c.params;
+				return { suggestions: await this.views.search.suggest(prefix, opts) };
+			},
+			"lineage.upstream"(this: CatalogThis, c: Context<TraversalParams>) {
+				return this.views.lineage.graph.upstream(c.params.id, traversal(c.params)).catch(clientError);
+			},
+			"lineage.downstream"(this: CatalogThis, c: Context<TraversalParams>) {
+				return this.views.lineage.graph.downstream(c.params.id, traversal(c.params)).catch(clientError);
+			},
+			"lineage.impact"(this: CatalogThis, c: Context<TraversalParams>) {
+				return this.views.lineage.graph.impact(c.params.id, traversal(c.params)).catch(clientError);
+			},
+			async "lineage.export"(this: CatalogThis, c: Context<TraversalParams & { format: "json" | "openlineage" }>) {
+				const graph = this.views.lineage.graph;
+				if (c.params.format === "openlineage") return { events: await graph.exportOpenLineage(c.params.id, traversal(c.params)).catch(clientError) };
+				return graph.exportJson(c.params.id, traversal(c.params)).catch(clientError);
+			},
+			rebuild(this: CatalogThis) {
+				return this.views.rebuild();
+			},
+			check(this: CatalogThis) {
+				return this.views.check();
+			},
+		},
+		methods: {
+			/**
+			 * Writes the entity unless its id is taken, indexes it and announces it. The same content again returns
+			 * the stored entity (and re-publishes its de-duplicated event, so a retry after a crash still announces it).
+			 */
+			async register(this: CatalogThis, entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity> {
+				const { kind, id } = entity;
+				const other = await this.store.kindOf(id);
+				if (other !== undefined && other !== kind) throw new CatalogError(`id ${id} is already taken by a ${other}`, "conflict");
+				const { before, after } = await this.store.put(kind, id, (current) => current ?? entity);
+				if (before !== undefined && registeredContent(before) !== registeredContent(entity)) {
+					throw new CatalogError(`${kind} ${id} is already registered with other content`, "conflict");
+				}
+				await this.views.index(after);
+				await this.publishEvent(
+					CatalogEntityRegistered,
+					{ kind, id, workspace: after.workspace },
+					{ msgId: `catalog:${kind}:${id}:registered`, ...(traceId ? { traceId } : {}) },
+				);
+				return after;
+			},
+			async claimUnique(this: CatalogThis, scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void> {
+				const holder = await this.store.claim(scope, value, id);
+				if (holder !== id) throw new CatalogError(taken(holder), "conflict");
+			},
+			/** A version's stage lives on its model: the versions an alias left and joined get new search documents. */
+			async reindexVersions(this: CatalogThis, model: Model, versionIds: (string | undefined)[]): Promise<void> {
+				for (const id of new Set(versionIds)) {
+					const version = id === undefined ? undefined : await this.store.get("model_version", id);
+					if (version) await this.views.search.upsert([toSearchDocument(version, model)]);
+				}
+			},
+			/** Reindexes and announces the alias's last change; its msgId (the change's number) makes a re-publish a no-op. */
+			async aliasChanged(this: CatalogThis, model: Model, alias: string, traceId: string | null): Promise<void> {
+				const history = model.aliases[alias]!.history;
+				const change = history.at(-1)!;
+				await this.reindexVersions(model, [change.from, change.to]);
+				await this.publishEvent(
+					CatalogAliasChanged,
+					{ ...change },
+					{ msgId: `catalog:${model.id}:${alias}:${history.length}`, ...(traceId ? { traceId } : {}) },
+				);
+			},
+		},
+		durableEvents: [
+			onEvent(IndexRuns, async function (this: CatalogThis, c) {
+				await this.ready;
+				// The newer copy wins, so a redelivered or late event leaves the stored run as it is.
+				const { after } = await this.store.put("run", c.params.run_id, (current) => applyRunEvent(current, c.params));
+				await this.views.index(after);
+			}),
+		],
+		created(this: CatalogThis) {
+			this.ready = new Promise((resolve) => (this.markReady = resolve));
+		},
+		async started(this: CatalogThis) {
+			this.store = await CatalogStore.open(busOf(this.broker).js, config.streamReplicas);
+			this.views = new CatalogViews(this.store);
+			const { entities } = await this.views.rebuild();
+			this.logger.info(`catalog: ${entities} entities indexed from the store`);
+			this.markReady();
+		},
+		async stopped(this: CatalogThis) {
+			await this.views?.search.close();
+		},
+	};
+}
