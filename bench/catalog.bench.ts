@@ -3,12 +3,29 @@
  *   - lineage: upstream/downstream at depth 5 from 1,000 random nodes of a 100,000-node graph, the port (time and
  *     workspace filters, cycle-safety, graph assembly) vs a bare breadth-first walk over the same graphology graph;
  *   - search: 100,000 documents, indexing docs/s and queries/s through the port (workspace filter, facets,
- *     highlights, stable order) vs bare MiniSearch with the same fields, boosts and fuzziness.
+ *     highlights, stable order) vs bare MiniSearch with the same fields, boosts and fuzziness;
+ *   - indexing from events: run events published to JetStream and indexed by the catalog service (KV
+ *     compare-and-set, search and lineage), vs the same events through a durable consumer with a no-op handler.
  * Usage: npm run bench:catalog [-- --rounds 3]
  */
 import { DirectedGraph } from "graphology";
+import { ServiceBroker } from "moleculer";
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { RunTransitioned } from "../events/catalog";
+import { defineConsumer } from "../events/consumers";
+import { STREAMS } from "../events/streams";
+import type { Bus } from "../lib/bus";
+import { loadConfig } from "../lib/config";
+import { busOf } from "../lib/moleculer/bus.middleware";
+import { DurableEventsMixin, onEvent } from "../lib/moleculer/durable-events.mixin";
+import { defaultNatsServerBin, startEmbeddedNats } from "../lib/nats-server";
+import { platformSchemas } from "../lib/schemas";
+import { brokerOptions } from "../moleculer.config";
+import { catalogService } from "../services/catalog/catalog.service";
+import type { AnyServiceSchema } from "../services/index";
 import MiniSearch from "minisearch";
-import { cpus } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { MemoryLineage } from "../services/catalog/lineage/memory-lineage";
@@ -101,10 +118,92 @@ async function search(): Promise<Record<"portIndex" | "bareIndex" | "portQuery" 
 	return out;
 }
 
+/** Run events as the execution service publishes them: QUEUED, RUNNING, SUCCEEDED for each run. */
+function runEvents(round: number, runs: number): RunTransitioned[] {
+	const out: RunTransitioned[] = [];
+	for (let i = 0; i < runs; i++) {
+		const id = `run-r${round}-${i}`;
+		const at = (s: number) => new Date(1_750_000_000_000 + i * 1000 + s).toISOString();
+		for (const [from, to, s] of [["PENDING", "QUEUED", 0], ["QUEUED", "RUNNING", 1], ["RUNNING", "SUCCEEDED", 2]] as const) {
+			out.push({
+				run_id: id,
+				workspace: `ws-${i % 20}`,
+				from,
+				to,
+				attempt: 1,
+				at: at(s),
+				run: { id, workspace: `ws-${i % 20}`, status: to, attempt: 1, trace_id: `t-${i}`, command: ["train"], created_at: at(0), metrics: { loss: 0.1 }, artifacts: [] },
+			});
+		}
+	}
+	return out;
+}
+
+/** Until `durable` has nothing left to deliver and nothing unacknowledged. */
+async function drained(bus: Bus, durable: string): Promise<void> {
+	for (;;) {
+		const info = await bus.jsm.consumers.info(STREAMS.events.name, durable);
+		if (info.num_pending === 0 && info.num_ack_pending === 0) return;
+		await new Promise((r) => setTimeout(r, 20));
+	}
+}
+
+/** Publishes `events` (256 outstanding) and waits until `durable` has handled all of them: events/s end to end. */
+async function indexRate(bus: Bus, durable: string, events: RunTransitioned[]): Promise<number> {
+	const t = performance.now();
+	const pending = new Set<Promise<unknown>>();
+	for (const e of events) {
+		const p = bus.publisher.publish(RunTransitioned, e, { msgId: `${e.run_id}:${e.attempt}:${e.to}` });
+		pending.add(p);
+		void p.finally(() => pending.delete(p));
+		if (pending.size >= 256) await Promise.race(pending);
+	}
+	await Promise.all(pending);
+	await drained(bus, durable);
+	return events.length / ((performance.now() - t) / 1000);
+}
+
+const RUNS_PER_ROUND = 2_000;
+
+/** One broker per measurement, alternating: the other path's durable is not bound meanwhile (its backlog is cleared, untimed, when it next starts). */
+async function eventIndexing(): Promise<{ catalog: number[]; noop: number[] }> {
+	const dir = mkdtempSync(join(tmpdir(), "savassan-bench-catalog-"));
+	const nats = await startEmbeddedNats({ bin: defaultNatsServerBin(), dir });
+	const config = loadConfig({ NODE_ID: "bench-catalog", LOG_LEVEL: "warn", DATA_DIR: dir }, []);
+	const noop = defineConsumer("benchnoop", RunTransitioned);
+	const paths = {
+		noop: { durable: noop.durable, service: () => ({ name: "benchnoop", mixins: [DurableEventsMixin], durableEvents: [onEvent(noop, () => undefined)] }) as AnyServiceSchema },
+		catalog: { durable: defineConsumer("catalog", RunTransitioned).durable, service: () => catalogService(config) as AnyServiceSchema },
+	};
+	const out = { catalog: [] as number[], noop: [] as number[] };
+	try {
+		for (let round = 1; round <= ROUNDS; round++) {
+			const order = round % 2 ? (["noop", "catalog"] as const) : (["catalog", "noop"] as const);
+			for (const [i, name] of order.entries()) {
+				const broker = new ServiceBroker(brokerOptions(config, { servers: [nats.url] }, platformSchemas()));
+				broker.createService(paths[name].service());
+				await broker.start();
+				try {
+					const bus = busOf(broker);
+					await drained(bus, paths[name].durable);
+					out[name].push(await indexRate(bus, paths[name].durable, runEvents(round * 2 + i, RUNS_PER_ROUND)));
+				} finally {
+					await broker.stop();
+				}
+			}
+		}
+	} finally {
+		await nats.stop();
+		rmSync(dir, { recursive: true, force: true });
+	}
+	return out;
+}
+
 async function main(): Promise<void> {
 	console.log(`Node ${process.version}, ${cpus().length} cores; ${ROUNDS} rounds\n`);
 	const l = await lineage();
 	const s = await search();
+	const e = await eventIndexing();
 	const p99 = percentile(l.port, 99);
 	console.log("| measure | result | same-run baseline | ratio | target |");
 	console.log("|---|---|---|---|---|");
@@ -113,6 +212,9 @@ async function main(): Promise<void> {
 		`| lineage up/downstream, depth 5, ${fmt(l.port.length)} walks | p50 ${fmt(percentile(l.port, 50), 3)} ms, **p99 ${fmt(p99, 3)} ms**, max ${fmt(Math.max(...l.port), 1)} ms | bare BFS p50 ${fmt(percentile(l.bare, 50), 3)} ms, p99 ${fmt(percentile(l.bare, 99), 3)} ms | p99 time ${(percentile(l.port, 99) / percentile(l.bare, 99)).toFixed(2)} × bare | p99 ≤ 50 ms: ${p99 <= 50 ? "met" : "not met"} |`,
 	);
 	console.log(`| search: indexing 100,000 documents | ${fmt(median(s.portIndex))} docs/s | bare MiniSearch ${fmt(median(s.bareIndex))} docs/s | ${(median(s.portIndex) / median(s.bareIndex)).toFixed(2)} × | |`);
+	console.log(
+		`| indexing from events: ${fmt(RUNS_PER_ROUND * 3)} run events per round into the catalog service | ${fmt(median(e.catalog))} events/s | events layer, no-op handler: ${fmt(median(e.noop))} events/s | ${(median(e.catalog) / median(e.noop)).toFixed(2)} × | |`,
+	);
 	console.log(`| search: queries on 100,000 documents (1 in 5 with a typo) | ${fmt(median(s.portQuery))} queries/s | bare MiniSearch ${fmt(median(s.bareQuery))} queries/s | ${(median(s.portQuery) / median(s.bareQuery)).toFixed(2)} × | |`);
 }
 
