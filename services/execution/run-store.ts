@@ -1,6 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import { Kvm, type KV } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
+import { compareAndSet, createOrGet, valueOf } from "../../lib/kv";
 import type { Run, RunStatus } from "./run";
 import type { Step } from "./run-state";
 
@@ -30,11 +31,6 @@ export class RunConflictError extends Error {
 	override name = "RunConflictError";
 }
 
-const MAX_CAS_ATTEMPTS = 20;
-
-function isCasConflict(err: unknown): boolean {
-	return /wrong last sequence|key exists/i.test((err as Error)?.message ?? "");
-}
 
 export class RunStore {
 	private readonly index = new Map<string, Run>();
@@ -69,22 +65,15 @@ export class RunStore {
 
 	/** The stored document, read from the bucket (not the index): reads after writes see them. */
 	async get(id: string): Promise<Run | undefined> {
-		const e = await this.kv.get(id);
-		return e && e.operation === "PUT" ? e.json<Run>() : undefined;
+		return valueOf<Run>(await this.kv.get(id));
 	}
 
 	/** Stores a new run; when the id exists already, returns the stored one instead. */
 	async create(run: Run): Promise<{ run: Run; created: boolean }> {
-		try {
-			await this.kv.create(run.id, JSON.stringify(run));
-			this.index.set(run.id, run);
-			return { run, created: true };
-		} catch (err) {
-			if (!isCasConflict(err)) throw err;
-			const existing = await this.get(run.id);
-			if (!existing) throw err;
-			return { run: existing, created: false };
-		}
+		const stored = await createOrGet(this.kv, run.id, JSON.stringify(run));
+		if (!stored.created) return { run: stored.entry.json<Run>(), created: false };
+		this.index.set(run.id, run);
+		return { run, created: true };
 	}
 
 	/**
@@ -92,20 +81,14 @@ export class RunStore {
 	 * otherwise reads it again and re-applies. `change` must be pure: it can run more than once.
 	 */
 	async update(id: string, change: (run: Run) => Step): Promise<Step> {
-		for (let attempt = 1; ; attempt++) {
-			const entry: KvEntry | null = await this.kv.get(id);
-			if (!entry || entry.operation !== "PUT") throw new RunConflictError(`run ${id} does not exist`);
-			const current = entry.json<Run>();
-			const step = change(current);
-			if (step.run === current) return step;
-			try {
-				await this.kv.update(id, JSON.stringify(step.run), entry.revision);
-				this.index.set(id, step.run);
-				return step;
-			} catch (err) {
-				if (!isCasConflict(err) || attempt >= MAX_CAS_ATTEMPTS) throw err;
-			}
-		}
+		let step: Step | undefined;
+		const { written } = await compareAndSet<Run>(this.kv, id, (current) => {
+			if (!current) throw new RunConflictError(`run ${id} does not exist`);
+			step = change(current);
+			return step.run === current ? undefined : step.run;
+		});
+		if (written) this.index.set(id, written);
+		return step!;
 	}
 
 	/** Newest first, from the index. */

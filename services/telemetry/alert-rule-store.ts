@@ -1,6 +1,6 @@
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
 import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { createOrGet } from "../../lib/kv";
 import type { AlertRule } from "./alerts";
 
 export const ALERT_RULES_BUCKET = "telemetry_alert_rules";
@@ -22,13 +22,6 @@ export class RuleRevisions {
 		this.seen.set(id, Math.max(last, c.revision));
 		return true;
 	}
-}
-
-function isWrongLastSequence(err: unknown): boolean {
-	return (
-		err instanceof JetStreamApiError &&
-		(err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
-	);
 }
 
 function toChange(e: KvEntry): RuleChange {
@@ -74,15 +67,10 @@ export class AlertRuleStore {
 
 	/** Stores a new rule; when the id is taken, returns the stored one instead (the caller compares). */
 	async create(rule: AlertRule): Promise<{ created: true; change: RuleChange } | { created: false; existing: AlertRule }> {
-		try {
-			const revision = await this.kv.create(rule.id, JSON.stringify(rule));
-			return { created: true, change: { op: "put", rule, revision } };
-		} catch (err) {
-			if (!isWrongLastSequence(err)) throw err;
-			const e = await this.kv.get(rule.id);
-			if (e?.operation !== "PUT") throw err; // deleted meanwhile: let the caller retry
-			return { created: false, existing: e.json<AlertRule>() };
-		}
+		const stored = await createOrGet(this.kv, rule.id, JSON.stringify(rule));
+		return stored.created
+			? { created: true, change: { op: "put", rule, revision: stored.revision } }
+			: { created: false, existing: stored.entry.json<AlertRule>() };
 	}
 
 	/** Removes a rule; undefined when there was none. */
