@@ -4,6 +4,7 @@ import type { NatsEndpoint } from "./lib/bus";
 import type { PlatformConfig } from "./lib/config";
 import { pinoOptions } from "./lib/logger";
 import { BusMiddleware } from "./lib/moleculer/bus.middleware";
+import { DurableEventsMiddleware } from "./lib/moleculer/durable-events.mixin";
 import { ParamsValidationMiddleware } from "./lib/moleculer/params-validation.middleware";
 import { platformSchemas, type SchemaRegistry } from "./lib/schemas";
 
@@ -45,6 +46,7 @@ export function brokerOptions(
 				consumerDefaults: config.events,
 			}),
 			ParamsValidationMiddleware(schemas),
+			DurableEventsMiddleware(),
 		],
 	};
 }

@@ -1,6 +1,6 @@
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import type { Context, ServiceBroker, ServiceSchema } from "moleculer";
+import type { Context, Service, ServiceBroker, ServiceSchema } from "moleculer";
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import { defineConsumer } from "../events/consumers";
@@ -103,6 +103,38 @@ describe("events layer on a real nats-server", () => {
 		acked?.close();
 		await nc?.close();
 		await nats?.stop();
+	});
+
+	it("binds consumers only after the service's own started is done, and drains them before its stopped", async () => {
+		for (let i = 0; i < 20; i++) await publisher.publish(WidgetCreated, widget(i), { msgId: `lifecycle-${i}` });
+		const seenReady: boolean[] = [];
+		let stoppedWhileHandling = false;
+		let handling = 0;
+		const service = {
+			name: "widgets",
+			mixins: [DurableEventsMixin],
+			durableEvents: [
+				onEvent(widgetIndexer, async function (this: Service & { ready?: boolean }) {
+					handling++;
+					seenReady.push(this.ready === true);
+					await sleep(10);
+					handling--;
+				}),
+			],
+			async started(this: Service & { ready?: boolean }) {
+				// The stream already holds events: a consumer bound now would meet a half-started service.
+				await sleep(300);
+				this.ready = true;
+			},
+			stopped() {
+				if (handling > 0) stoppedWhileHandling = true;
+			},
+		} as ServiceSchema;
+		const b = await start("n1", [service]);
+		await waitFor("some events handled", () => seenReady.length >= 5);
+		await b.stop();
+		assert.ok(seenReady.every(Boolean), "every handler ran after started had finished");
+		assert.equal(stoppedWhileHandling, false, "stopped ran only after the handlers under way had finished");
 	});
 
 	it("publishes with id, trace and schema headers; the consumer handles it once and acks", async () => {

@@ -144,9 +144,6 @@ class CatalogViews {
 
 interface CatalogThis extends Service {
 	publishEvent<T>(def: EventDefinition<T>, payload: T, opts?: PublishOptions): Promise<Published>;
-	/** Consumers bind (in the mixin's `started`) before the views are built: their handlers wait for them. */
-	ready: Promise<void>;
-	markReady(): void;
 	store: CatalogStore;
 	views: CatalogViews;
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
@@ -338,21 +335,16 @@ export function catalogService(config: PlatformConfig): ServiceSchema<ServiceSet
 		},
 		durableEvents: [
 			onEvent(IndexRuns, async function (this: CatalogThis, c) {
-				await this.ready;
 				// The newer copy wins, so a redelivered or late event leaves the stored run as it is.
 				const { after } = await this.store.put("run", c.params.run_id, (current) => applyRunEvent(current, c.params));
 				await this.views.index(after);
 			}),
 		],
-		created(this: CatalogThis) {
-			this.ready = new Promise((resolve) => (this.markReady = resolve));
-		},
 		async started(this: CatalogThis) {
 			this.store = await CatalogStore.open(busOf(this.broker).js, config.streamReplicas);
 			this.views = new CatalogViews(this.store);
 			const { entities } = await this.views.rebuild();
 			this.logger.info(`catalog: ${entities} entities indexed from the store`);
-			this.markReady();
 		},
 		async stopped(this: CatalogThis) {
 			await this.views?.search.close();

@@ -24,9 +24,6 @@ import type { RuntimePort } from "./runtime/runtime";
 
 interface ExecutionThis extends Service {
 	publishEvent<T>(def: EventDefinition<T>, payload: T, opts?: PublishOptions): Promise<Published>;
-	/** Consumers bind (in the mixin's `started`) before the controller exists: their handlers wait for it. */
-	ready: Promise<void>;
-	markReady(): void;
 	controller: ExecutionController;
 	store: RunStore;
 	runtime: RuntimePort;
@@ -116,19 +113,14 @@ export function executionService(config: PlatformConfig, ctx: ServiceContext): S
 			onEvent(RunnerEvents, async function (this: ExecutionThis, c, d) {
 				const e = c.params as RunnerEvent;
 				if (!matchesSubject(d.subject, e)) return this.logger.warn(`runner event on ${d.subject} names another run: ignored`);
-				await this.ready;
 				await this.controller.onRunnerEvent(e);
 			}),
 			onEvent(RunnerDone, async function (this: ExecutionThis, c, d) {
 				const done = c.params as Done;
 				if (!matchesSubject(d.subject, done)) return this.logger.warn(`done on ${d.subject} names another run: ignored`);
-				await this.ready;
 				await this.controller.onDone(done);
 			}),
 		],
-		created(this: ExecutionThis) {
-			this.ready = new Promise((resolve) => (this.markReady = resolve));
-		},
 		async started(this: ExecutionThis) {
 			const bus = busOf(this.broker);
 			this.store = await RunStore.open(bus.js, config.streamReplicas);
@@ -161,7 +153,6 @@ export function executionService(config: PlatformConfig, ctx: ServiceContext): S
 				log: this.logger,
 			});
 			this.stopObserving = await this.runtime.observe((o) => void this.controller.onObservation(o).catch((err) => this.logger.error(err)));
-			this.markReady();
 			await this.controller.reconcile();
 			const tick = Math.max(100, Math.min(1_000, Math.floor(ex.heartbeatIntervalMs / 2)));
 			this.sweeper = setInterval(() => {

@@ -59,27 +59,12 @@ function time(iso: string | undefined): number | undefined {
 	return iso === undefined ? undefined : Date.parse(iso);
 }
 
-/**
- * Moleculer runs the `started` of the last mixin first: this one rebuilds the views (see restore.ts) before
- * DurableEventsMixin binds the consumers, and its `stopped` runs after they have drained.
- */
-const RestoreBeforeConsuming: Partial<ServiceSchema> = {
-	async started(this: Service) {
-		await (this as TelemetryThis).restore();
-	},
-	stopped(this: Service) {
-		const self = this as TelemetryThis;
-		clearInterval(self.evictTimer);
-		self.ruleStore?.close();
-		self.ruleStore = undefined;
-	},
-};
 
 /** Run progress, metric series and threshold alerts from the runner sidecars' telemetry. */
 export function telemetryService(): ServiceSchema<ServiceSettingSchema, TelemetryThis> {
 	return {
 		name: "telemetry",
-		mixins: [DurableEventsMixin, RestoreBeforeConsuming],
+		mixins: [DurableEventsMixin],
 		durableEvents: [
 			onEvent(
 				telemetryConsumers.heartbeat,
@@ -141,6 +126,15 @@ export function telemetryService(): ServiceSchema<ServiceSettingSchema, Telemetr
 				this.applyRuleChange(change);
 				return { id: ctx.params.id, deleted: true };
 			},
+		},
+		// The views are rebuilt (see restore.ts) before the consumers bind, which happens once `started` is done.
+		started(this: TelemetryThis) {
+			return this.restore();
+		},
+		stopped(this: TelemetryThis) {
+			clearInterval(this.evictTimer);
+			this.ruleStore?.close();
+			this.ruleStore = undefined;
 		},
 		methods: {
 			async restore(this: TelemetryThis) {
