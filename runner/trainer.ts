@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { open, readFile, stat, type FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { ATTACH_FILES } from "../lib/run-env";
+import { terminateGroup } from "../lib/process-group";
 
 /**
  * The training process as the sidecar sees it: lines of output, an exit, a way to stop it. Either a child the
@@ -180,27 +181,11 @@ export function spawnTrainer(argv: string[], env: NodeJS.ProcessEnv): Trainer {
 		onLine: (cb) => hub.add(cb),
 		exited,
 		async terminate(graceMs = 10_000) {
-			const pgid = child.pid;
-			if (pgid === undefined) return;
-			if (signalGroup(pgid, "SIGTERM")) {
-				// The whole group gets the grace period, not only the leader: workers may still be saving.
-				const deadline = Date.now() + graceMs;
-				while (Date.now() < deadline && signalGroup(pgid, 0)) await sleep(Math.min(50, graceMs));
-				signalGroup(pgid, "SIGKILL");
-			}
+			if (child.pid === undefined) return;
+			await terminateGroup(child.pid, graceMs);
 			await exited;
 		},
 	};
-}
-
-/** Sends a signal to a process group; false when the group no longer exists. 0 only tests it exists. */
-function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
-	try {
-		process.kill(-pgid, signal);
-		return true;
-	} catch (err) {
-		return (err as NodeJS.ErrnoException).code === "EPERM";
-	}
 }
 
 function notStarted(hub: LineHub, code: number, message: string): Trainer {
@@ -314,5 +299,3 @@ async function readExitCode(path: string): Promise<number | undefined> {
 	const m = /^\s*(-?\d{1,10})\s*$/.exec(text);
 	return m ? Number(m[1]) : undefined;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -2,6 +2,7 @@ import { spawn } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isAlive } from "../../../lib/nats-server";
+import { terminateGroup } from "../../../lib/process-group";
 import { PROJECT_ROOT } from "../../../lib/paths";
 import { RUN_ENV } from "../../../lib/run-env";
 import { RuntimeError, type RuntimePort, type WorkloadObservation, type WorkloadSpec } from "./runtime";
@@ -115,20 +116,4 @@ export class LocalRuntime implements RuntimePort {
 		await Promise.all([...this.started.values()].map((pid) => terminateGroup(pid, this.opts.graceMs ?? 10_000)));
 		this.started.clear();
 	}
-}
-
-/** SIGTERM to the whole process group, SIGKILL after the grace period; resolves when the leader is gone. */
-async function terminateGroup(pid: number, graceMs: number): Promise<void> {
-	const signal = (s: NodeJS.Signals) => {
-		try {
-			process.kill(-pid, s);
-		} catch {
-			/* already gone */
-		}
-	};
-	signal("SIGTERM");
-	const deadline = Date.now() + graceMs;
-	while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-	signal("SIGKILL");
-	while (isAlive(pid)) await new Promise((r) => setTimeout(r, 20));
 }
