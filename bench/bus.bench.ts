@@ -24,7 +24,7 @@ import { defineEvent } from "../events/definition";
 import { EventPublisher } from "../events/publish";
 import { STREAMS, ensureStreams } from "../events/streams";
 import { defaultNatsServerBin, startEmbeddedNats } from "../lib/nats-server";
-import { ECHO, bareBroker, benchSchemas, platformBroker } from "./support";
+import { ECHO, bareBroker, benchSchemas, median, platformBroker } from "./support";
 
 const { values: args } = parseArgs({
 	options: {
@@ -38,7 +38,6 @@ const DURATION_MS = Number(args.seconds) * 1000;
 const EVENTS = Number(args.events);
 const WINDOW = 256;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
 
 interface LoopResult {

@@ -32,10 +32,10 @@ import { MemoryLineage } from "../services/catalog/lineage/memory-lineage";
 import { MemorySearch } from "../services/catalog/search/memory-search";
 import { BOOSTS, type SearchDocument } from "../services/catalog/search/search-port";
 import { lineageGraph, mulberry32, pick, searchDocuments } from "./catalog-data";
+import { drained, median } from "./support";
 
 const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "3" } } });
 const ROUNDS = Number(args.rounds);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const percentile = (xs: number[], p: number) => {
 	const s = [...xs].sort((a, b) => a - b);
 	return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
@@ -139,15 +139,6 @@ function runEvents(round: number, runs: number): RunTransitioned[] {
 	return out;
 }
 
-/** Until `durable` has nothing left to deliver and nothing unacknowledged. */
-async function drained(bus: Bus, durable: string): Promise<void> {
-	for (;;) {
-		const info = await bus.jsm.consumers.info(STREAMS.events.name, durable);
-		if (info.num_pending === 0 && info.num_ack_pending === 0) return;
-		await new Promise((r) => setTimeout(r, 20));
-	}
-}
-
 /** Publishes `events` (256 outstanding) and waits until `durable` has handled all of them: events/s end to end. */
 async function indexRate(bus: Bus, durable: string, events: RunTransitioned[]): Promise<number> {
 	const t = performance.now();
@@ -159,7 +150,7 @@ async function indexRate(bus: Bus, durable: string, events: RunTransitioned[]): 
 		if (pending.size >= 256) await Promise.race(pending);
 	}
 	await Promise.all(pending);
-	await drained(bus, durable);
+	await drained(bus.jsm, STREAMS.events.name, durable);
 	return events.length / ((performance.now() - t) / 1000);
 }
 
@@ -185,7 +176,7 @@ async function eventIndexing(): Promise<{ catalog: number[]; noop: number[] }> {
 				await broker.start();
 				try {
 					const bus = busOf(broker);
-					await drained(bus, paths[name].durable);
+					await drained(bus.jsm, STREAMS.events.name, paths[name].durable);
 					out[name].push(await indexRate(bus, paths[name].durable, runEvents(round * 2 + i, RUNS_PER_ROUND)));
 				} finally {
 					await broker.stop();

@@ -1,3 +1,4 @@
+import type { JetStreamManager } from "@nats-io/jetstream";
 import { ServiceBroker, type BrokerOptions } from "moleculer";
 import { join } from "node:path";
 import { loadConfig } from "../lib/config";
@@ -27,4 +28,15 @@ export function bareBroker(natsUrl: string, nodeID: string): ServiceBroker {
 export function platformBroker(natsUrl: string, nodeID: string): ServiceBroker {
 	const config = loadConfig({ NODE_ID: nodeID, LOG_LEVEL: "warn" }, []);
 	return new ServiceBroker({ ...brokerOptions(config, { servers: [natsUrl] }, benchSchemas), namespace: "platform" });
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Until `durable` has nothing left to deliver and nothing unacknowledged: what was published is handled. */
+export async function drained(jsm: JetStreamManager, stream: string, durable: string): Promise<void> {
+	for (;;) {
+		const info = await jsm.consumers.info(stream, durable);
+		if (info.num_pending === 0 && info.num_ack_pending === 0) return;
+		await new Promise((r) => setTimeout(r, 20));
+	}
 }

@@ -25,6 +25,7 @@ import { platformSchemas } from "../lib/schemas";
 import { brokerOptions } from "../moleculer.config";
 import type { AnyServiceSchema } from "../services/index";
 import { telemetryService } from "../services/telemetry/telemetry.service";
+import { drained, median } from "./support";
 
 const { values: args } = parseArgs({
 	options: {
@@ -40,7 +41,6 @@ const WINDOW = Number(args.window);
 const ROUNDS = Number(args.rounds);
 const TOTAL = SIDECARS * PER_SIDECAR;
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
 
 async function main(): Promise<void> {
@@ -90,16 +90,11 @@ async function main(): Promise<void> {
 			raw.push((r.published / r.ms) * 1000);
 			await jsm.streams.purge(STREAMS.telemetry.name);
 			if (round === 1) await broker.start();
-			const last = (await jsm.streams.info(STREAMS.telemetry.name)).state.last_seq;
 			const started = performance.now();
 			child.send({ mode: "sidecar", round: round * 2 + 1, perSidecar: PER_SIDECAR, window: WINDOW });
 			const published = await reply();
 			// End to end: until the telemetry service has acknowledged the last heartbeat of the round.
-			for (;;) {
-				const info = await jsm.consumers.info(STREAMS.telemetry.name, durable);
-				if (info.ack_floor.stream_seq >= last + TOTAL && info.num_ack_pending === 0) break;
-				await new Promise((res) => setTimeout(res, 20));
-			}
+			await drained(jsm, STREAMS.telemetry.name, durable);
 			const ms = performance.now() - started;
 			e2e.push((TOTAL / ms) * 1000);
 			console.log(
