@@ -66,6 +66,8 @@ function describe(err: unknown): string {
 
 export class ExecutionController {
 	private readonly now: () => Date;
+	/** Last heartbeat time seen per running attempt (`<run>:<attempt>`), epoch ms. */
+	private readonly heard = new Map<string, number>();
 
 	constructor(private readonly deps: ControllerDeps) {
 		this.now = deps.now ?? (() => new Date());
@@ -130,16 +132,24 @@ export class ExecutionController {
 		const up = this.deps.busUpSince();
 		if (up === undefined) return;
 		const busUp = up + RECONNECT_GRACE_MS;
-		for (const run of this.deps.store.inStatus("RUNNING")) {
-			const last = await this.deps.lastHeartbeat(run);
-			const since = Math.max(last?.getTime() ?? 0, busUp, Date.parse(run.started_at ?? run.queued_at ?? run.created_at));
+		const running = this.deps.store.inStatus("RUNNING");
+		for (const run of running) {
+			const key = `${run.id}:${run.attempt}`;
 			const limit = LOST_AFTER_INTERVALS * run.heartbeat_interval_ms;
+			const base = Math.max(busUp, Date.parse(run.started_at ?? run.queued_at ?? run.created_at));
+			// A heartbeat already known to be recent enough spares asking the stream on every sweep.
+			if (now - Math.max(this.heard.get(key) ?? 0, base) <= limit) continue;
+			const last = await this.deps.lastHeartbeat(run);
+			if (last) this.heard.set(key, last.getTime());
+			const since = Math.max(last?.getTime() ?? 0, base);
 			if (now - since > limit) {
 				const why = `no heartbeat for ${Math.round((now - since) / 1000)} s (limit ${LOST_AFTER_INTERVALS} × ${run.heartbeat_interval_ms} ms)`;
 				this.deps.log.warn(`run ${run.id} attempt ${run.attempt}: ${why}`);
 				await this.change(run.id, (r) => machine.lose(r, run.attempt, "lost_heartbeat", why, this.now()));
 			}
 		}
+		const live = new Set(running.map((r) => `${r.id}:${r.attempt}`));
+		for (const key of this.heard.keys()) if (!live.has(key)) this.heard.delete(key);
 		for (const run of this.deps.store.inStatus("QUEUED")) {
 			if (now - Math.max(busUp, Date.parse(run.queued_at ?? run.created_at)) > this.deps.startTimeoutMs) {
 				const why = `attempt ${run.attempt} did not start within ${this.deps.startTimeoutMs} ms`;
