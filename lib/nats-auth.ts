@@ -106,10 +106,6 @@ export class NatsAuthority {
 		};
 	}
 
-	get accountPublicKey(): string {
-		return this.account.getPublicKey();
-	}
-
 	/** Lines for nats-server's config: trust the operator and preload both accounts. */
 	async serverConfig(): Promise<string> {
 		const operatorJwt = await encodeOperator("savassan", this.operator, { system_account: this.system.getPublicKey() });

@@ -18,7 +18,7 @@ const ALLOWED: Record<RunStatus, readonly RunStatus[]> = {
 	CANCELLED: ["QUEUED"],
 };
 
-export const TERMINAL: readonly RunStatus[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+const TERMINAL: readonly RunStatus[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
 
 export function isTerminal(status: RunStatus): boolean {
 	return TERMINAL.includes(status);
