@@ -173,7 +173,7 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 			defaultImage: r.string("RUN_DEFAULT_IMAGE", "python:3.11-slim"),
 			storageUrl: r.string("STORAGE_URL", pathToFileURL(join(dataDirPath, "blobs")).href),
 			k8sNamespace: r.string("K8S_NAMESPACE", "savassan-training"),
-			k8sSidecarImage: r.string("K8S_SIDECAR_IMAGE", "savassan/runner:0.1.0"),
+			k8sSidecarImage: r.string("K8S_SIDECAR_IMAGE", "savassan/platform:0.1.0"),
 		},
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),
