@@ -78,6 +78,26 @@ export interface CatalogAliasChanged {
 export const CatalogEntityRegistered = defineEvent<CatalogEntityRegistered>("catalog", "entity", "registered");
 export const CatalogAliasChanged = defineEvent<CatalogAliasChanged>("catalog", "alias", "changed");
 
+/**
+ * A message was parsed and its parse stored, whatever its status (`needs_clarification` and `invalid` too: the
+ * UI shows the questions). De-duplicated per parse: the message id is the parse id.
+ */
+export interface IntentParseRecorded {
+	parse_id: string;
+	workspace: string;
+	session_id: string;
+	turn: number;
+	request_id?: string;
+	status: "complete" | "needs_clarification" | "invalid";
+	task_type?: string;
+	model_name?: string;
+	confidence: number;
+	/** Fields still open (missing or refused), for a status other than complete. */
+	open: string[];
+}
+
+export const IntentParseRecorded = defineEvent<IntentParseRecorded>("intent", "parse", "recorded");
+
 export const EVENT_CATALOG = [
 	DeadLetterReplayed,
 	RunTransitioned,
@@ -85,4 +105,5 @@ export const EVENT_CATALOG = [
 	TelemetryAlertResolved,
 	CatalogEntityRegistered,
 	CatalogAliasChanged,
+	IntentParseRecorded,
 ] as const;

@@ -32,6 +32,8 @@ export interface PlatformConfig {
 	 */
 	natsAuthorityFile: string;
 	execution: ExecutionConfig;
+	/** The intent parser's optional LLM provider: set only when INTENT_LLM_URL and INTENT_LLM_API_KEY are both given. */
+	intent: { llm?: LlmSettings };
 	/** Deadline of an action call unless the caller sets its own `timeout`. */
 	requestTimeoutMs: number;
 	shutdownTimeoutMs: number;
@@ -58,6 +60,14 @@ export interface ExecutionConfig {
 	storageUrl: string;
 	k8sNamespace: string;
 	k8sSidecarImage: string;
+}
+
+export interface LlmSettings {
+	/** An OpenAI-compatible endpoint's base URL (`https://api.example.com/v1`) or its full `/chat/completions` URL. */
+	url: string;
+	apiKey: string;
+	model: string;
+	timeoutMs: number;
 }
 
 /** Every bad variable of the environment, reported together so one restart fixes them all. */
@@ -145,6 +155,10 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 	}
 
 	const dataDirPath = isAbsolute(dataDir) ? dataDir : resolve(PROJECT_ROOT, dataDir);
+	const llmUrl = r.string("INTENT_LLM_URL", "");
+	const llmApiKey = r.string("INTENT_LLM_API_KEY", "");
+	if (Boolean(llmUrl) !== Boolean(llmApiKey)) r.problems.push("INTENT_LLM_URL and INTENT_LLM_API_KEY: set both or neither");
+	if (llmUrl && !/^https?:\/\/\S+$/.test(llmUrl)) r.problems.push(`INTENT_LLM_URL: ${JSON.stringify(maskUrl(llmUrl))} is not an http(s) URL`);
 	const config: PlatformConfig = {
 		natsServers,
 		natsServerBin: r.string("NATS_SERVER_BIN", defaultNatsServerBin()),
@@ -175,6 +189,10 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 			k8sNamespace: r.string("K8S_NAMESPACE", "savassan-training"),
 			k8sSidecarImage: r.string("K8S_SIDECAR_IMAGE", "savassan/platform:0.1.0"),
 		},
+		intent:
+			llmUrl && llmApiKey
+				? { llm: { url: llmUrl, apiKey: llmApiKey, model: r.string("INTENT_LLM_MODEL", "gpt-4o-mini"), timeoutMs: r.int("INTENT_LLM_TIMEOUT_MS", 10_000, 100, 120_000) } }
+				: {},
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),
 	};

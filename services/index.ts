@@ -5,6 +5,7 @@ import { catalogService } from "./catalog/catalog.service";
 import { deadLettersService } from "./deadletters/deadletters.service";
 import { executionService } from "./execution/execution.service";
 import { gatewayService } from "./gateway/gateway.service";
+import { intentService } from "./intent/intent.service";
 import { telemetryService } from "./telemetry/telemetry.service";
 
 // Each factory types its own `this`; the broker only needs a schema.
@@ -22,6 +23,7 @@ export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: Ser
 	execution: (config, ctx) => executionService(config, ctx),
 	telemetry: () => telemetryService(),
 	catalog: (config) => catalogService(config),
+	intent: (config) => intentService(config),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

@@ -227,6 +227,7 @@ describe("execution: runs from submit to done, with a real trainer and sidecar",
 			cursor = page.next;
 		} while (cursor);
 		assert.deepEqual(seen, all.items.map((r) => r.id), "pages add up to the whole list, once each");
+		assert.deepEqual((await list({ workspace: "ws-a" })).items.map((r) => r.id), all.items.slice(0, 50).map((r) => r.id), "without a limit: the first 50");
 		const failed = await list({ workspace: "ws-a", status: ["FAILED"], limit: 100 });
 		assert.ok(failed.total >= 1 && failed.items.every((r) => r.status === "FAILED"));
 		assert.equal((await list({ workspace: "ws-elsewhere", limit: 10 })).total, 0);

@@ -74,9 +74,11 @@ export interface SessionTurn {
 	intent: TrainingIntent;
 }
 
-/** Parses one turn of a session; `previous` is the draft the last turn returned (none for the first turn). */
-export function continueSession(previous: Draft | undefined, text: string): SessionTurn {
-	const next = extractDraft(text);
+/**
+ * Parses one turn of a session; `previous` is the draft the last turn returned (none for the first turn). `next`
+ * is what this turn's text says, when another reader (the LLM provider) completed the offline one.
+ */
+export function continueSession(previous: Draft | undefined, text: string, next: Draft = extractDraft(text)): SessionTurn {
 	if (!previous) return { draft: next, intent: resolveDraft(next) };
 	readAnswer(text, resolveDraft(previous).missing, next);
 	const draft = mergeDrafts(previous, next);
