@@ -6,6 +6,7 @@ import { pinoOptions } from "./lib/logger";
 import { BusMiddleware } from "./lib/moleculer/bus.middleware";
 import { DurableEventsMiddleware } from "./lib/moleculer/durable-events.mixin";
 import { ParamsValidationMiddleware } from "./lib/moleculer/params-validation.middleware";
+import { StoreErrorsMiddleware } from "./lib/moleculer/store-errors.middleware";
 import { platformSchemas, type SchemaRegistry } from "./lib/schemas";
 
 /** Moleculer's transporter namespace: its internal subjects are `MOL-savassan.*`. */
@@ -46,6 +47,7 @@ export function brokerOptions(
 				consumerDefaults: config.events,
 			}),
 			ParamsValidationMiddleware(schemas),
+			StoreErrorsMiddleware(),
 			DurableEventsMiddleware(),
 		],
 	};

@@ -81,7 +81,11 @@ async function main(): Promise<void> {
 	const acked = await connecting.then((c) => {
 		nc = c;
 		void (async () => {
-			for await (const s of c.status()) if (s.type === "error" || s.type === "disconnect") say(`nats ${s.type}: ${"error" in s ? String(s.error) : ""}`);
+			for await (const s of c.status()) {
+				if (s.type === "disconnect") say(`nats: disconnected from ${s.server}`);
+				else if (s.type === "reconnect") say(`nats: reconnected to ${s.server}`);
+				else if (s.type === "error") say(`nats: ${s.error.message}`);
+			}
 		})();
 		return new AckedPublisher(c, 5_000, subjects.inboxOfRun(run.runId));
 	});

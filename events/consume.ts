@@ -9,7 +9,7 @@ import {
 	type JetStreamManager,
 	type JsMsg,
 } from "@nats-io/jetstream";
-import { headers as natsHeaders, nanos } from "@nats-io/transport-node";
+import { headers as natsHeaders, nanos, type MsgHdrs } from "@nats-io/transport-node";
 import type { AckedPublisher } from "./acked-publisher";
 import { randomUUID } from "node:crypto";
 import { deadlines } from "../lib/deadlines";
@@ -95,10 +95,27 @@ function isNotFound(err: unknown): boolean {
 }
 
 const decoder = new TextDecoder();
+const DLQ_HEADER_PREFIX = "savassan-dlq-";
 const rebindDelay = exponentialBackoff(500, 30_000);
 
 export class HandlerTimeoutError extends Error {
 	override name = "HandlerTimeoutError";
+}
+
+/** A message on its way to the dead-letter stream. */
+interface DeadLetterJob {
+	m: JsMsg;
+	d: Delivery;
+	reason: DeadLetterReason;
+	error: string;
+}
+
+/** Field errors named in a dead letter: enough to act on, cheap to format however wrong the payload is. */
+const MAX_FIELD_ERRORS = 10;
+
+function describeProblems(problems: FieldError[]): string {
+	const more = problems.length - MAX_FIELD_ERRORS;
+	return describeFieldErrors(problems.slice(0, MAX_FIELD_ERRORS)) + (more > 0 ? `; and ${more} more` : "");
 }
 
 /**
@@ -117,6 +134,10 @@ export class DurableConsumer<T = unknown> {
 
 	/** Acks of handled messages, sent together once per event-loop turn: one socket write instead of one each. */
 	private readonly acks: JsMsg[] = [];
+	/** Dead letters of this event-loop turn, likewise published together. */
+	private readonly deadLetters: DeadLetterJob[] = [];
+	/** Batches of dead letters JetStream has not answered yet: the subscription's end waits for them. */
+	private readonly deadLettering = new Set<Promise<void>>();
 	private readonly js: JetStreamClient;
 	private readonly jsm: JetStreamManager;
 	private readonly acked: AckedPublisher;
@@ -253,7 +274,9 @@ export class DurableConsumer<T = unknown> {
 				m.nak(); // let another instance take it now rather than after ack_wait
 				continue;
 			}
-			const task = this.handle(m).catch((err) => this.opts.log.error(`consumer ${this.opts.durable}: ${errorText(err)}`));
+			const accepted = this.screen(m);
+			if (!accepted) continue;
+			const task = this.handle(m, accepted).catch((err) => this.opts.log.error(`consumer ${this.opts.durable}: ${errorText(err)}`));
 			if (concurrency === 1) {
 				await task;
 				continue;
@@ -263,6 +286,8 @@ export class DurableConsumer<T = unknown> {
 			if (this.inFlight.size >= concurrency) await Promise.race(this.inFlight);
 		}
 		await Promise.all(this.inFlight);
+		this.flushDeadLetters();
+		await Promise.all(this.deadLettering);
 		this.flushAcks();
 	}
 
@@ -284,27 +309,35 @@ export class DurableConsumer<T = unknown> {
 		};
 	}
 
-	private async handle(m: JsMsg): Promise<void> {
+	/**
+	 * What no handler attempt can fix is dead-lettered here, synchronously, before a handler slot or a promise is
+	 * spent on it: a flood of bad messages then costs little more than its dead letters. Returns what the handler
+	 * needs for the rest.
+	 */
+	private screen(m: JsMsg): { payload: unknown; d: Delivery } | undefined {
 		const d = this.delivery(m);
 		let payload: unknown;
 		try {
 			payload = JSON.parse(decoder.decode(m.data));
 		} catch (err) {
-			return this.deadLetter(m, d, "malformed", `payload is not JSON: ${(err as Error).message}`);
+			this.deadLetter(m, d, "malformed", `payload is not JSON: ${(err as Error).message}`);
+			return undefined;
 		}
 		const problems = this.opts.validate?.(payload) ?? [];
 		if (problems.length) {
 			const version = d.schemaVersion === undefined ? "" : ` (published as schema v${d.schemaVersion})`;
-			return this.deadLetter(m, d, "schema", `invalid payload${version}: ${describeFieldErrors(problems)}`);
+			this.deadLetter(m, d, "schema", `invalid payload${version}: ${describeProblems(problems)}`);
+			return undefined;
 		}
 		if (d.deliveryCount > this.opts.maxDeliveries) {
-			return this.deadLetter(
-				m,
-				d,
-				"max-deliveries",
-				`not acknowledged after ${this.opts.maxDeliveries} deliveries (the handler timed out or its process stopped)`,
-			);
+			const error = `not acknowledged after ${this.opts.maxDeliveries} deliveries (the handler timed out or its process stopped)`;
+			this.deadLetter(m, d, "max-deliveries", error);
+			return undefined;
 		}
+		return { payload, d };
+	}
+
+	private async handle(m: JsMsg, { payload, d }: { payload: unknown; d: Delivery }): Promise<void> {
 		try {
 			// Past the ack wait the server redelivers anyway: at 80 % of it the attempt counts as failed, so the nak or
 			// dead letter arrives first and this instance moves on instead of waiting on a handler that may never return.
@@ -317,7 +350,7 @@ export class DurableConsumer<T = unknown> {
 			this.ack(m);
 		} catch (err) {
 			if (d.deliveryCount >= this.opts.maxDeliveries) {
-				await this.deadLetter(m, d, "handler-failed", errorText(err));
+				this.deadLetter(m, d, "handler-failed", errorText(err));
 			} else {
 				const delay = this.opts.retryDelay(d.deliveryCount);
 				this.opts.log.warn(
@@ -328,38 +361,84 @@ export class DurableConsumer<T = unknown> {
 		}
 	}
 
-	private async deadLetter(m: JsMsg, d: Delivery, reason: DeadLetterReason, error: string): Promise<void> {
+	/**
+	 * Queues the message for the dead-letter stream and returns at once: the turn's dead letters are published
+	 * together, and none holds a handler slot while JetStream confirms it.
+	 */
+	private deadLetter(m: JsMsg, d: Delivery, reason: DeadLetterReason, error: string): void {
+		if (this.deadLetters.push({ m, d, reason, error }) === 1) setImmediate(this.flushDeadLetters);
+	}
+
+	/** Publishes the queued dead letters in one go; each original is acked once its dead letter is stored. */
+	private readonly flushDeadLetters = (): void => {
+		const batch = this.deadLetters.splice(0);
+		if (!batch.length) return;
+		const outcomes = batch.map((job) =>
+			this.acked.publish(subjects.deadLetter(job.d.stream, this.opts.durable), job.m.data, this.deadLetterHeaders(job)).then(
+				() => {
+					this.ack(job.m);
+					return undefined;
+				},
+				(err) => {
+					// Not stored: the original stays in its stream and comes back.
+					job.m.nak(this.opts.retryDelay(job.d.deliveryCount));
+					return errorText(err);
+				},
+			),
+		);
+		const settled = Promise.all(outcomes).then((errors) => {
+			this.logDeadLetters(batch.filter((_job, i) => errors[i] === undefined));
+			const failed = batch.filter((_job, i) => errors[i] !== undefined);
+			if (failed.length) {
+				const { d } = failed[0]!;
+				const others = failed.length > 1 ? ` (and ${failed.length - 1} more)` : "";
+				this.opts.log.error(
+					`${this.opts.durable}: cannot dead-letter ${d.subject} #${d.seq}${others} (${errors.find((e) => e !== undefined)}); it stays in ${d.stream} and is retried`,
+				);
+			}
+		});
+		this.deadLettering.add(settled);
+		void settled.finally(() => this.deadLettering.delete(settled));
+	};
+
+	private deadLetterHeaders({ m, d, reason, error }: DeadLetterJob): MsgHdrs {
 		const h = natsHeaders();
 		for (const [k, values] of m.headers ?? []) {
-			// Nats-* headers steer the stream that receives them (ids, expectations): keep them out of the DLQ.
-			if (k.toLowerCase().startsWith("nats-")) continue;
+			// Nats-* headers steer the stream that receives them (ids, expectations), and dead-letter headers are this
+			// consumer's to write (a producer must not forge a reason): keep both out.
+			const lower = k.toLowerCase();
+			if (lower.startsWith("nats-") || lower.startsWith(DLQ_HEADER_PREFIX)) continue;
 			for (const v of values) h.append(k, v);
 		}
-		const set = (k: string, v: string | number) => h.set(k, oneLine(String(v)));
-		set(DLQ_HEADERS.reason, reason);
-		set(DLQ_HEADERS.error, error);
-		set(DLQ_HEADERS.stream, d.stream);
-		set(DLQ_HEADERS.subject, d.subject);
-		set(DLQ_HEADERS.seq, d.seq);
-		if (d.msgId) set(DLQ_HEADERS.msgId, d.msgId);
-		set(DLQ_HEADERS.consumer, this.opts.durable);
-		set(DLQ_HEADERS.deliveries, d.deliveryCount);
-		set(DLQ_HEADERS.failedAt, new Date().toISOString());
-		if (!m.headers?.get(HEADERS.traceId)) set(HEADERS.traceId, d.traceId);
+		// Appended, not set: none of these can be there already. Only what came from outside needs flattening.
+		h.append(DLQ_HEADERS.reason, reason);
+		h.append(DLQ_HEADERS.error, oneLine(error));
+		h.append(DLQ_HEADERS.stream, d.stream);
+		h.append(DLQ_HEADERS.subject, d.subject);
+		h.append(DLQ_HEADERS.seq, String(d.seq));
+		if (d.msgId) h.append(DLQ_HEADERS.msgId, oneLine(d.msgId));
+		h.append(DLQ_HEADERS.consumer, this.opts.durable);
+		h.append(DLQ_HEADERS.deliveries, String(d.deliveryCount));
+		h.append(DLQ_HEADERS.failedAt, new Date().toISOString());
+		if (!m.headers?.get(HEADERS.traceId)) h.append(HEADERS.traceId, d.traceId);
 		// The same message dead-lettered twice by this consumer (e.g. after a crash before the ack) is kept once.
-		h.set(HEADERS.msgId, `${d.stream}:${d.seq}:${this.opts.durable}`);
-		try {
-			await this.acked.publish(subjects.deadLetter(d.stream, this.opts.durable), m.data, h);
-		} catch (err) {
-			this.opts.log.error(
-				`${this.opts.durable}: cannot dead-letter ${d.subject} #${d.seq} (${errorText(err)}); it stays in ${d.stream} and is retried`,
-			);
-			m.nak(this.opts.retryDelay(d.deliveryCount));
-			return;
+		h.append(HEADERS.msgId, `${d.stream}:${d.seq}:${this.opts.durable}`);
+		return h;
+	}
+
+	/** One line per batch: a flood of bad messages must not become a flood of log lines. */
+	private logDeadLetters(stored: DeadLetterJob[]): void {
+		const first = stored[0];
+		if (!first) return;
+		let others = "";
+		if (stored.length > 1) {
+			const byReason = new Map<DeadLetterReason, number>();
+			for (const job of stored) byReason.set(job.reason, (byReason.get(job.reason) ?? 0) + 1);
+			others = ` (and ${stored.length - 1} more at once: ${[...byReason].map(([r, n]) => `${r} ${n}`).join(", ")})`;
 		}
-		m.ack();
+		const { d } = first;
 		this.opts.log.error(
-			`${this.opts.durable}: dead-lettered ${d.subject} #${d.seq} after ${d.deliveryCount} deliveries (${reason}, trace ${d.traceId}): ${oneLine(error, 300)}`,
+			`${this.opts.durable}: dead-lettered ${d.subject} #${d.seq} after ${d.deliveryCount} deliveries (${first.reason}, trace ${d.traceId}): ${oneLine(first.error, 300)}${others}`,
 		);
 	}
 }

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { copyFile, mkdir, rename } from "node:fs/promises";
+import { copyFile, mkdir, rename, rm } from "node:fs/promises";
 import { createReadStream } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -22,6 +22,26 @@ export interface BlobStore {
 export class BlobKeyError extends Error {
 	override name = "BlobKeyError";
 }
+
+/** A write the store itself refused (disk full, read-only, no permission): the sentence names the cause. */
+export class BlobWriteError extends Error {
+	override name = "BlobWriteError";
+	constructor(
+		message: string,
+		/** The system's error code (ENOSPC, EROFS, EACCES...), for callers that retry only some. */
+		readonly code: string | undefined,
+	) {
+		super(message);
+	}
+}
+
+const WRITE_CAUSES: Record<string, string> = {
+	ENOSPC: "the disk is full",
+	EDQUOT: "the disk quota is used up",
+	EROFS: "the file system is read-only",
+	EACCES: "permission denied",
+	EPERM: "permission denied",
+};
 
 const KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
 
@@ -54,12 +74,20 @@ export class FileBlobStore implements BlobStore {
 	async putFile(key: string, path: string): Promise<StoredBlob> {
 		const target = join(this.root, ...checkKey(key).split("/"));
 		if (!target.startsWith(this.root + sep)) throw new BlobKeyError(`blob key ${JSON.stringify(key)} leaves the store`);
-		await mkdir(dirname(target), { recursive: true });
 		const tmp = `${target}.${process.pid}.partial`;
-		await copyFile(path, tmp);
-		const { sha256, bytes } = await sha256OfFile(tmp);
-		await rename(tmp, target);
-		return { uri: pathToFileURL(target).href, bytes, sha256 };
+		try {
+			await mkdir(dirname(target), { recursive: true });
+			await copyFile(path, tmp);
+			const { sha256, bytes } = await sha256OfFile(tmp);
+			await rename(tmp, target);
+			return { uri: pathToFileURL(target).href, bytes, sha256 };
+		} catch (err) {
+			// Half a copy on a full disk would only keep it full.
+			await rm(tmp, { force: true }).catch(() => undefined);
+			const code = (err as NodeJS.ErrnoException).code;
+			const cause = (code && WRITE_CAUSES[code]) ?? (err as Error).message;
+			throw new BlobWriteError(`cannot store blob ${key} in ${pathToFileURL(this.root).href}: ${cause}${code ? ` (${code})` : ""}`, code);
+		}
 	}
 }
 

@@ -7,11 +7,10 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { SERVICE_NAMES } from "../services/index";
 import { startBroker } from "./support/broker";
-import { isAlive, processesMentioning, runCli, type RunningCli } from "./support/cli";
+import { isAlive, processesMentioning, runCli, waitUntilUp, type RunningCli } from "./support/cli";
 import { startTestNats } from "./support/nats";
 import { waitFor } from "./support/wait";
 
-const BANNER = /Savassan is up\n\s+nats\s+(\S+)(?: \(embedded, pid (\d+), data (\S+)\))?\n\s+node\s+(\S+)\n\s+services ([^\n]+)\n\s+gateway\s+(\S+)/;
 const dirs: string[] = [];
 const running: RunningCli[] = [];
 
@@ -25,11 +24,6 @@ function cli(env: Record<string, string>): RunningCli {
 	const c = runCli(env);
 	running.push(c);
 	return c;
-}
-
-async function up(c: RunningCli) {
-	const m = await c.waitFor(BANNER);
-	return { nats: m[1]!, natsPid: m[2] ? Number(m[2]) : undefined, node: m[4]!, services: m[5]!, gateway: m[6]! };
 }
 
 async function getJson(url: string): Promise<{ status: number; body: any }> {
@@ -49,7 +43,7 @@ describe("the start command", () => {
 	it("spawns its own NATS, serves the gateway, and on SIGTERM stops everything it started", async () => {
 		const dir = dataDir();
 		const c = cli({ DATA_DIR: dir, GATEWAY_PORT: "0" });
-		const s = await up(c);
+		const s = await waitUntilUp(c);
 		assert.match(s.nats, /^nats:\/\/127\.0\.0\.1:\d+$/, "loopback only");
 		assert.ok(s.natsPid && isAlive(s.natsPid));
 		assert.equal(s.services, SERVICE_NAMES.join(", "));
@@ -81,7 +75,7 @@ describe("the start command", () => {
 	it("Ctrl+C (SIGINT to the whole process group) drains and stops cleanly", async () => {
 		const dir = dataDir();
 		const c = cli({ DATA_DIR: dir, GATEWAY_PORT: "0" });
-		const s = await up(c);
+		const s = await waitUntilUp(c);
 		process.kill(-c.child.pid!, "SIGINT");
 		assert.deepEqual(await c.exited, { code: 0, signal: null });
 		assert.equal(isAlive(s.natsPid!), false);
@@ -91,13 +85,13 @@ describe("the start command", () => {
 	it("reaps the nats-server orphaned by a SIGKILLed run on the next start", async () => {
 		const dir = dataDir();
 		const first = cli({ DATA_DIR: dir, GATEWAY_PORT: "0" });
-		const a = await up(first);
+		const a = await waitUntilUp(first);
 		first.child.kill("SIGKILL");
 		await first.exited;
 		assert.ok(isAlive(a.natsPid!), "the orphan is still there");
 
 		const second = cli({ DATA_DIR: dir, GATEWAY_PORT: "0" });
-		const b = await up(second);
+		const b = await waitUntilUp(second);
 		assert.equal(isAlive(a.natsPid!), false, "orphan stopped");
 		assert.notEqual(b.natsPid, a.natsPid);
 		second.child.kill("SIGTERM");
@@ -152,8 +146,8 @@ describe("the start command", () => {
 			const dir = dataDir();
 			const workers = cli({ NATS_URL: nats.url, SERVICES: "deadletters", NODE_ID: "workers", DATA_DIR: dir });
 			const edge = cli({ NATS_URL: nats.url, SERVICES: "gateway", NODE_ID: "edge", GATEWAY_PORT: "0", DATA_DIR: dir });
-			const w = await up(workers);
-			const e = await up(edge);
+			const w = await waitUntilUp(workers);
+			const e = await waitUntilUp(edge);
 			assert.equal(w.nats, nats.url);
 			assert.equal(w.natsPid, undefined, "no embedded server");
 			assert.equal(w.gateway, "not");
@@ -184,7 +178,7 @@ describe("the embedded NATS under the start command", () => {
 	it("is restarted when it dies, and the platform becomes ready again", async () => {
 		const dir = dataDir();
 		const c = cli({ DATA_DIR: dir, GATEWAY_PORT: "0", LOG_LEVEL: "info" });
-		const s = await up(c);
+		const s = await waitUntilUp(c);
 		process.kill(s.natsPid!, "SIGKILL");
 		await c.waitFor(/embedded nats-server restarted \(pid (\d+)\)/);
 		const restartedPid = Number(c.stdout().match(/embedded nats-server restarted \(pid (\d+)\)/)![1]);

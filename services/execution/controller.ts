@@ -159,8 +159,12 @@ export class ExecutionController {
 		for (const run of this.deps.store.withUnpublished()) await this.publishPending(run);
 	}
 
-	/** After a controller start: launch QUEUED attempts again (idempotent) and finish what a crash interrupted. */
+	/**
+	 * After a controller start: take charge of the workloads of RUNNING attempts that outlived a crash, launch QUEUED
+	 * attempts again (idempotent) and finish what a crash interrupted.
+	 */
 	async reconcile(): Promise<void> {
+		for (const run of this.deps.store.inStatus("RUNNING")) await this.deps.runtime.adopt?.(run.id, run.attempt);
 		for (const run of this.deps.store.inStatus("QUEUED")) await this.launch(run);
 		for (const run of this.deps.store.withUnpublished()) await this.publishPending(run);
 	}

@@ -147,7 +147,8 @@ export function executionService(config: PlatformConfig, ctx: ServiceContext): S
 					const m = await lastOnSubject(bus.jsm, STREAMS.telemetry.name, subjects.telemetry(run.workspace, run.id, "heartbeat"));
 					return m && m.json<{ attempt?: number }>().attempt === run.attempt ? m.time : undefined;
 				},
-				sidecar: { natsUrl: ex.sidecarNatsUrl ?? ctx.nats.servers[0]!, storageUrl: ex.storageUrl },
+				// Every server, so a sidecar keeps reporting while one of a cluster is down.
+				sidecar: { natsUrl: ex.sidecarNatsUrl ?? ctx.nats.servers.join(","), storageUrl: ex.storageUrl },
 				defaults: { image: ex.defaultImage, maxRetries: ex.maxRetries, timeoutSec: ex.timeoutSec, heartbeatIntervalMs: ex.heartbeatIntervalMs },
 				startTimeoutMs: ex.startTimeoutMs,
 				log: this.logger,

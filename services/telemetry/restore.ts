@@ -6,7 +6,7 @@ import { matchesSubject, Telemetry, type Done, type Heartbeat, type RunnerEvent,
 import type { Validator } from "../../lib/schemas";
 import { alertMsgId, type AlertRecord, type AlertTransition } from "./alerts";
 import { readStoredMessages } from "../../events/stream-reader";
-import type { TelemetryState } from "./telemetry-state";
+import { TelemetryTimeError, type TelemetryState } from "./telemetry-state";
 
 /**
  * Start-up: the views live in memory and the TELEMETRY stream (14 days) is their source of truth, so a starting
@@ -73,7 +73,7 @@ export interface ReplayResult {
 /**
  * Feeds the stored heartbeats, runner events and completions to the state, each kind in stream order (live, the
  * three kinds arrive through separate consumers too). What the durables would refuse (not JSON, invalid, another
- * run's subject) is skipped here as well.
+ * run's subject) or dead-letter (a time the state refuses) is skipped here as well.
  */
 export async function replayTelemetry(o: ReplayOptions): Promise<ReplayResult> {
 	const result: ReplayResult = { applied: 0, skipped: 0, unpublished: [] };
@@ -94,8 +94,13 @@ export async function replayTelemetry(o: ReplayOptions): Promise<ReplayResult> {
 				result.skipped++;
 				return;
 			}
-			apply(p, m);
-			result.applied++;
+			try {
+				apply(p, m);
+				result.applied++;
+			} catch (err) {
+				if (!(err instanceof TelemetryTimeError)) throw err;
+				result.skipped++;
+			}
 		});
 
 	await read<Heartbeat>(Telemetry.heartbeat, o.validators.heartbeat, (hb, m) => {

@@ -23,6 +23,15 @@ export interface SeriesRequest {
 	maxPoints: number;
 }
 
+/**
+ * A message whose time cannot be represented: the schema's date-time format accepts what RFC 3339 does, leap seconds
+ * included, but JavaScript's Date cannot hold 23:59:60. Refused before anything changes (an alert at an invalid time
+ * could never be published, and would stall the alerts behind it); retrying cannot help.
+ */
+export class TelemetryTimeError extends Error {
+	override name = "TelemetryTimeError";
+}
+
 interface RunState {
 	progress: RunProgress;
 	series: RunSeries;
@@ -35,6 +44,11 @@ export class TelemetryState {
 	constructor(private readonly seriesCapacity = DEFAULT_SERIES_CAPACITY) {}
 
 	private offer(kind: TelemetryKindApplied, m: TelemetryBase): { run: RunState; acceptance: Acceptance } {
+		if (Number.isNaN(Date.parse(m.at))) {
+			throw new TelemetryTimeError(
+				`${kind} ${m.seq} of run ${m.run_id} (attempt ${m.attempt}): 'at' ${JSON.stringify(m.at)} is not a time this platform can represent (leap seconds are not supported)`,
+			);
+		}
 		let run = this.runs.get(m.run_id);
 		if (!run) {
 			run = { progress: new RunProgress(m.run_id, m.workspace, m.attempt), series: new RunSeries(this.seriesCapacity) };

@@ -14,6 +14,25 @@ export interface RunningCli {
 	exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** What the start command prints once every service runs. */
+export const BANNER =
+	/Savassan is up\n\s+nats\s+(\S+)(?: \(embedded, pid (\d+), data (\S+)\))?\n\s+node\s+(\S+)\n\s+services ([^\n]+)\n\s+gateway\s+(\S+)/;
+
+export interface Banner {
+	nats: string;
+	/** Set when the process spawned its own nats-server. */
+	natsPid?: number;
+	node: string;
+	services: string;
+	gateway: string;
+}
+
+/** Resolves with the banner once the process printed it; fails if it exits first. */
+export async function waitUntilUp(c: RunningCli, timeoutMs?: number): Promise<Banner> {
+	const m = await c.waitFor(BANNER, timeoutMs);
+	return { nats: m[1]!, natsPid: m[2] ? Number(m[2]) : undefined, node: m[4]!, services: m[5]!, gateway: m[6]! };
+}
+
 /** Runs the real start command (`npm start` runs the same file) as its own process group, like a terminal job. */
 export function runCli(env: Record<string, string>): RunningCli {
 	const child = spawn(process.execPath, [join(PROJECT_ROOT, "dist", "bin", "savassan.js")], {
@@ -60,4 +79,20 @@ export function processesMentioning(needle: string): number[] {
 		}
 	}
 	return pids;
+}
+
+/** PIDs of the running children of `pid` (say, the trainer a sidecar started in a process group of its own). */
+export function childrenOf(pid: number): number[] {
+	const children: number[] = [];
+	for (const entry of readdirSync("/proc")) {
+		if (!/^\d+$/.test(entry)) continue;
+		try {
+			// The command name (2nd field) may hold spaces and parentheses: the parent pid follows its last ')'.
+			const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+			if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) children.push(Number(entry));
+		} catch {
+			/* gone meanwhile */
+		}
+	}
+	return children;
 }

@@ -10,7 +10,8 @@ import { RuntimeError, type RuntimePort, type WorkloadObservation, type Workload
 /**
  * The default runtime: the runner sidecar as a child process (in its own process group, with the trainer as its
  * child), one folder per attempt under `<dataDir>/runs`. Liveness comes from the sidecar's heartbeats and the
- * watchdog, as on any runtime; a pid file makes `start` idempotent across controller restarts.
+ * watchdog, as on any runtime; a pid file makes `start` idempotent across controller restarts, and an owner file
+ * (the platform process in charge) lets a restarted one take over what a killed one left running.
  */
 
 export interface LocalRuntimeOptions {
@@ -39,10 +40,11 @@ export class LocalRuntime implements RuntimePort {
 		return join(this.opts.dir, runId, String(attempt));
 	}
 
-	private pidOf(runId: string, attempt: number): number | undefined {
-		const file = join(this.attemptDir(runId, attempt), "runner.pid");
-		if (!existsSync(file)) return undefined;
-		const pid = Number(readFileSync(file, "utf8"));
+	/** The pid in `<attempt dir>/<file>`: `runner.pid` (the sidecar) or `owner.pid` (the platform process in charge of it). */
+	private pidOf(runId: string, attempt: number, file = "runner.pid"): number | undefined {
+		const path = join(this.attemptDir(runId, attempt), file);
+		if (!existsSync(path)) return undefined;
+		const pid = Number(readFileSync(path, "utf8"));
 		return Number.isInteger(pid) && pid > 0 ? pid : undefined;
 	}
 
@@ -84,6 +86,7 @@ export class LocalRuntime implements RuntimePort {
 				child.once("error", (err) => reject(new RuntimeError(`cannot start the runner for ${spec.runId}: ${err.message}`, true)));
 			});
 			writeFileSync(join(dir, "runner.pid"), String(pid));
+			writeFileSync(join(dir, "owner.pid"), String(process.pid));
 			this.started.set(`${spec.runId}:${spec.attempt}`, pid);
 			child.once("exit", () => this.started.delete(`${spec.runId}:${spec.attempt}`));
 			child.unref();
@@ -99,6 +102,20 @@ export class LocalRuntime implements RuntimePort {
 		await terminateGroup(pid, this.opts.graceMs ?? 10_000);
 	}
 
+	/**
+	 * A sidecar whose platform process died without stopping it (SIGKILL, crash) is taken over, so that it stops
+	 * with this process. One whose platform process still runs (another instance sharing DATA_DIR) stays with it.
+	 */
+	async adopt(runId: string, attempt: number): Promise<void> {
+		const pid = this.pidOf(runId, attempt);
+		if (pid === undefined || !isAlive(pid) || this.started.has(`${runId}:${attempt}`)) return;
+		const owner = this.pidOf(runId, attempt, "owner.pid");
+		if (owner !== undefined && isAlive(owner)) return;
+		writeFileSync(join(this.attemptDir(runId, attempt), "owner.pid"), String(process.pid));
+		this.started.set(`${runId}:${attempt}`, pid);
+		this.opts.log.info(`run ${runId} attempt ${attempt}: runner (pid ${pid}) taken over from a platform process that is gone`);
+	}
+
 	async observe(): Promise<() => Promise<void>> {
 		// Local workloads report through their sidecar (done) and the watchdog (silence); nothing to watch here.
 		return async () => undefined;
@@ -111,7 +128,7 @@ export class LocalRuntime implements RuntimePort {
 		});
 	}
 
-	/** Local runs end with the platform that started them; on the next start the watchdog retries them. */
+	/** Local runs end with the platform that started (or took over) them; on the next start the watchdog retries them. */
 	async close(): Promise<void> {
 		await Promise.all([...this.started.values()].map((pid) => terminateGroup(pid, this.opts.graceMs ?? 10_000)));
 		this.started.clear();

@@ -57,6 +57,11 @@ export interface RuntimePort {
 	cancel(runId: string, attempt: number): Promise<void>;
 	/** Reports workload changes until the returned function is called. */
 	observe(onChange: (o: WorkloadObservation) => void): Promise<() => Promise<void>>;
+	/**
+	 * After a controller restart: takes charge again of the attempt's workload if it still runs, so that it ends
+	 * with this process like the ones it started. Only runtimes whose workloads end with the platform need it.
+	 */
+	adopt?(runId: string, attempt: number): Promise<void>;
 	/** The workloads that exist now, for reconciliation after a controller restart. */
 	list(): Promise<WorkloadObservation[]>;
 	close(): Promise<void>;
