@@ -213,6 +213,11 @@ describe("kubernetes runtime", () => {
 		assert.deepEqual(runner.command, ["savassan-runner", "--attach"]);
 		const runnerEnv = Object.fromEntries(runner.env.map((e: { name: string; value: string }) => [e.name, e.value]));
 		assert.equal(runnerEnv.SAVASSAN_NATS_URL, spec.sidecar.natsUrl);
+		assert.deepEqual(
+			[runner.securityContext?.runAsNonRoot, runner.securityContext?.allowPrivilegeEscalation, runner.securityContext?.capabilities?.drop],
+			[true, false, ["ALL"]],
+			"the sidecar runs locked down",
+		);
 		assert.equal(runnerEnv.SAVASSAN_HEARTBEAT_INTERVAL_MS, "5000");
 		assert.equal(runnerEnv.SAVASSAN_STORAGE_URL, spec.sidecar.storageUrl);
 		assert.equal(runnerEnv.SAVASSAN_ATTACH_DIR, trainerEnv.SAVASSAN_ATTACH_DIR);

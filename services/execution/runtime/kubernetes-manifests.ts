@@ -198,6 +198,16 @@ export function buildJob(spec: WorkloadSpec, opts: JobOptions): V1Job {
 			...runEnv,
 		],
 		resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "256Mi" } },
+		// The platform's code, not the user's: locked down whatever the trainer's image needs. It only reads the shared
+		// folder (the trainer's output) and uploads; the platform image's user is 10001.
+		securityContext: {
+			runAsNonRoot: true,
+			runAsUser: 10001,
+			runAsGroup: 10001,
+			allowPrivilegeEscalation: false,
+			capabilities: { drop: ["ALL"] },
+			seccompProfile: { type: "RuntimeDefault" },
+		},
 		volumeMounts: [...shared, { name: VOLUMES.creds, mountPath: PATHS.creds, readOnly: true }],
 	};
 
