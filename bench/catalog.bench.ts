@@ -32,14 +32,10 @@ import { MemoryLineage } from "../services/catalog/lineage/memory-lineage";
 import { MemorySearch } from "../services/catalog/search/memory-search";
 import { BOOSTS, type SearchDocument } from "../services/catalog/search/search-port";
 import { lineageGraph, mulberry32, pick, searchDocuments } from "./catalog-data";
-import { drained, median } from "./support";
+import { drained, median, percentile } from "./support";
 
 const { values: args } = parseArgs({ options: { rounds: { type: "string", default: "3" } } });
 const ROUNDS = Number(args.rounds);
-const percentile = (xs: number[], p: number) => {
-	const s = [...xs].sort((a, b) => a - b);
-	return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
 const fmt = (n: number, d = 0) => n.toLocaleString("en-US", { maximumFractionDigits: d, minimumFractionDigits: d });
 
 /** The baseline walk: adjacency only, a visited set and a depth bound. */

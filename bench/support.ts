@@ -32,6 +32,9 @@ export function platformBroker(natsUrl: string, nodeID: string): ServiceBroker {
 
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** The nearest-rank percentile (p in 0..100). */
+export const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)]!;
+
 /** Until `durable` has nothing left to deliver and nothing unacknowledged: what was published is handled. */
 export async function drained(jsm: JetStreamManager, stream: string, durable: string): Promise<void> {
 	for (;;) {
