@@ -219,7 +219,9 @@ export class DurableConsumer<T = unknown> {
 
 	private async bind(): Promise<ConsumerMessages> {
 		const consumer = await this.js.consumers.get(this.opts.stream, this.opts.durable);
-		const messages = await consumer.consume({ max_messages: Math.max(this.concurrency, this.opts.prefetch ?? 64) });
+		// Short pulls: after a consumer leader change (a server lost, a step-down) the pending pull is gone, and the next
+		// one would only be sent when this one expires (30 s by default): 5 s bounds the stall.
+		const messages = await consumer.consume({ max_messages: Math.max(this.concurrency, this.opts.prefetch ?? 64), expires: 5_000 });
 		this.messages = messages;
 		void (async () => {
 			for await (const s of messages.status()) {

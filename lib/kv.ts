@@ -1,5 +1,7 @@
 import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
-import type { KV, KvEntry } from "@nats-io/kv";
+import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import type { JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
 
 /** JetStream KV as a document store: JSON values, creates that never overwrite, compare-and-set updates. */
 
@@ -9,6 +11,19 @@ export function isRevisionConflict(err: unknown): boolean {
 		err instanceof JetStreamApiError &&
 		(err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
 	);
+}
+
+/**
+ * Opens a bucket, creating it when missing. Reads go to the stream's leader: with direct get (the library's
+ * default) a replica that is still behind may answer, and a document written a moment ago reads as missing or old
+ * on a cluster, which breaks every read-then-compare-and-set.
+ */
+export function openBucket(
+	conn: JetStreamClient | NatsConnection,
+	name: string,
+	opts: { replicas: number; history: number; description: string },
+): Promise<KV> {
+	return new Kvm(conn).create(name, { ...opts, allow_direct: false });
 }
 
 /** The JSON value of an entry; undefined when there is none or it is a delete marker. */

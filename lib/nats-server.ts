@@ -14,6 +14,19 @@ export interface EmbeddedNatsOptions {
 	readyTimeoutMs?: number;
 	/** Extra lines appended to the generated server config. */
 	extraConfig?: string;
+	/** Unique name of this server; JetStream in a cluster needs one (it names the replicas' peers). */
+	serverName?: string;
+	/** Makes the server a member of a cluster: it listens for routes on `port` and connects to `routes`. */
+	cluster?: ClusterMembership;
+}
+
+export interface ClusterMembership {
+	/** The same on every member. */
+	name: string;
+	/** Fixed, since the other members' `routes` name it. */
+	port: number;
+	/** `nats-route://host:port` of the members (listing this server itself is harmless). */
+	routes: string[];
 }
 
 export interface EmbeddedNats {
@@ -93,14 +106,36 @@ async function reapOrphan(pidFile: string, confFile: string): Promise<void> {
 	rmSync(pidFile, { force: true });
 }
 
-function serverConfig(o: { host: string; port: number; dir: string; pidFile: string; extra: string }): string {
+interface ConfigValues {
+	host: string;
+	port: number;
+	dir: string;
+	pidFile: string;
+	extra: string;
+	serverName?: string;
+	cluster?: ClusterMembership;
+}
+
+function serverConfig(o: ConfigValues): string {
 	// JSON strings are valid NATS config strings, which keeps odd characters in paths safe.
 	return [
 		`listen: ${JSON.stringify(`${o.host}:${o.port}`)}`,
+		...(o.serverName ? [`server_name: ${JSON.stringify(o.serverName)}`] : []),
 		`pid_file: ${JSON.stringify(o.pidFile)}`,
 		`jetstream: { store_dir: ${JSON.stringify(join(o.dir, "jetstream"))} }`,
 		"max_payload: 8MB",
+		...(o.cluster ? [clusterBlock(o.host, o.cluster)] : []),
 		o.extra,
+	].join("\n");
+}
+
+function clusterBlock(host: string, c: ClusterMembership): string {
+	return [
+		"cluster {",
+		`  name: ${JSON.stringify(c.name)}`,
+		`  listen: ${JSON.stringify(`${host}:${c.port}`)}`,
+		`  routes: [${c.routes.map((r) => JSON.stringify(r)).join(", ")}]`,
+		"}",
 	].join("\n");
 }
 
@@ -116,7 +151,8 @@ export async function startEmbeddedNats(opts: EmbeddedNatsOptions): Promise<Embe
 	// A free port can be taken between probing and binding: try a few times.
 	for (let attempt = 1; ; attempt++) {
 		const port = opts.port || (await freePort(host));
-		writeFileSync(confFile, serverConfig({ host, port, dir, pidFile, extra: opts.extraConfig ?? "" }));
+		const { serverName, cluster } = opts;
+		writeFileSync(confFile, serverConfig({ host, port, dir, pidFile, extra: opts.extraConfig ?? "", serverName, cluster }));
 		try {
 			return await launch(opts.bin, confFile, { host, port, dir, pidFile, timeoutMs: opts.readyTimeoutMs ?? 15_000 });
 		} catch (err) {

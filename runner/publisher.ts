@@ -32,7 +32,9 @@ type Body<K extends TelemetryKind> = Omit<TelemetryPayloads[K], keyof TelemetryB
 
 /** Sent together per round; JetStream acks arrive in parallel. */
 const BATCH = 64;
-const MAX_BACKOFF_MS = 5_000;
+/** Retries stay frequent: a cluster's leader election refuses writes for seconds, and silence longer than three
+ * heartbeat intervals counts as a lost run. */
+const MAX_BACKOFF_MS = 1_000;
 
 export class TelemetryPublisher {
 	private readonly queue: Queued[] = [];

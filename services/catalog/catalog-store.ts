@@ -1,6 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
-import { compareAndSet, createOrGet, valueOf } from "../../lib/kv";
+import type { KV } from "@nats-io/kv";
+import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
 import { createHash } from "node:crypto";
 import { CatalogError, type CatalogEntity } from "./registry/entities";
 import { ENTITY_TYPES, type EntityType } from "./search/search-port";
@@ -32,7 +32,7 @@ export class CatalogStore {
 	private constructor(private readonly kv: KV) {}
 
 	static async open(js: JetStreamClient, replicas: number): Promise<CatalogStore> {
-		const kv = await new Kvm(js).create(CATALOG_BUCKET, { history: 5, replicas, description: "Catalog entities (catalog)" });
+		const kv = await openBucket(js, CATALOG_BUCKET, { history: 5, replicas, description: "Catalog entities (catalog)" });
 		return new CatalogStore(kv);
 	}
 

@@ -1,7 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
-import { compareAndSet, createOrGet, valueOf } from "../../lib/kv";
+import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
 import type { Run, RunStatus } from "./run";
 import type { Step } from "./run-state";
 
@@ -39,7 +39,7 @@ export class RunStore {
 	private constructor(private readonly kv: KV) {}
 
 	static async open(js: JetStreamClient, replicas: number): Promise<RunStore> {
-		const kv = await new Kvm(js).create(RUNS_BUCKET, { history: 5, replicas, description: "Run documents (execution)" });
+		const kv = await openBucket(js, RUNS_BUCKET, { history: 5, replicas, description: "Run documents (execution)" });
 		const store = new RunStore(kv);
 		await store.follow();
 		return store;

@@ -1,8 +1,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { Kvm, type KV } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
 import type { QueuedIterator } from "@nats-io/transport-node";
 import { createHash, randomUUID } from "node:crypto";
-import { compareAndSet, createOrGet, valueOf } from "../../lib/kv";
+import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
 import { continueSession } from "./clarification";
 import type { IntentStatus, Question, TrainingIntent } from "./intent";
 import type { Draft } from "./parser";
@@ -142,9 +142,8 @@ export class IntentStore {
 	) {}
 
 	static async open(js: JetStreamClient, replicas: number): Promise<IntentStore> {
-		const kvm = new Kvm(js);
-		const parses = await kvm.create(PARSES_BUCKET, { history: 5, replicas, description: "Parsed training requests (intent)" });
-		const sessions = await kvm.create(SESSIONS_BUCKET, { history: 5, replicas, description: "Clarification sessions (intent)" });
+		const parses = await openBucket(js, PARSES_BUCKET, { history: 5, replicas, description: "Parsed training requests (intent)" });
+		const sessions = await openBucket(js, SESSIONS_BUCKET, { history: 5, replicas, description: "Clarification sessions (intent)" });
 		const store = new IntentStore(parses, sessions);
 		await store.follow();
 		return store;

@@ -1,6 +1,6 @@
-import { Kvm, type KV, type KvEntry } from "@nats-io/kv";
+import type { KV, KvEntry } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { createOrGet } from "../../lib/kv";
+import { createOrGet, openBucket } from "../../lib/kv";
 import type { AlertRule } from "./alerts";
 
 export const ALERT_RULES_BUCKET = "telemetry_alert_rules";
@@ -42,7 +42,7 @@ export class AlertRuleStore {
 
 	/** Opens the bucket, creating it with `replicas` replicas when missing. */
 	static async open(nc: NatsConnection, replicas: number): Promise<AlertRuleStore> {
-		const kv = await new Kvm(nc).create(ALERT_RULES_BUCKET, {
+		const kv = await openBucket(nc, ALERT_RULES_BUCKET, {
 			history: 1,
 			replicas,
 			description: "Telemetry alert rules, by rule id",
