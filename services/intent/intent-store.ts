@@ -1,8 +1,8 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import type { QueuedIterator } from "@nats-io/transport-node";
 import { createHash, randomUUID } from "node:crypto";
-import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
+import { DocumentBucket, type Page, type PageQuery } from "../../lib/document-bucket";
+import { compareAndSet, openBucket } from "../../lib/kv";
 import { continueSession } from "./clarification";
 import type { IntentStatus, Question, TrainingIntent } from "./intent";
 import type { Draft } from "./parser";
@@ -52,19 +52,13 @@ export interface IntentSession {
 	updated_at: string;
 }
 
-export interface ParseQuery {
+export interface ParseQuery extends PageQuery {
 	workspace: string;
 	session_id?: string;
 	status?: IntentStatus[];
-	limit: number;
-	cursor?: string;
 }
 
-export interface ParsePage {
-	items: IntentParse[];
-	total: number;
-	next?: string;
-}
+export type ParsePage = Page<IntentParse>;
 
 export class SessionNotFoundError extends Error {
 	override name = "SessionNotFoundError";
@@ -117,76 +111,36 @@ export function applyTurn(current: IntentSession | undefined, sessionId: string,
 	return { ...current, draft, turns: current.turns + 1, last_parse_id: turn.parseId, last_text: turn.text, updated_at: at };
 }
 
-/** A parse's place in the newest-first order; ISO times have one length, so text order is tuple order. */
-function position(p: IntentParse): string {
-	return `${p.created_at}|${p.id}`;
-}
-
-function encodeCursor(p: IntentParse): string {
-	return Buffer.from(position(p)).toString("base64url");
-}
-
-/** Newest first; ties broken by id so the order is total. */
-function newerFirst(a: IntentParse, b: IntentParse): number {
-	const [pa, pb] = [position(a), position(b)];
-	return pa < pb ? 1 : pa > pb ? -1 : 0;
-}
-
 export class IntentStore {
-	private readonly index = new Map<string, IntentParse>();
-	private watcher: QueuedIterator<unknown> | undefined;
-
 	private constructor(
-		private readonly parses: KV,
+		private readonly parses: DocumentBucket<IntentParse>,
 		private readonly sessions: KV,
 	) {}
 
 	static async open(js: JetStreamClient, replicas: number): Promise<IntentStore> {
-		const parses = await openBucket(js, PARSES_BUCKET, { history: 5, replicas, description: "Parsed training requests (intent)" });
+		const parses = await DocumentBucket.open<IntentParse>(js, PARSES_BUCKET, { history: 5, replicas, description: "Parsed training requests (intent)" });
 		const sessions = await openBucket(js, SESSIONS_BUCKET, { history: 5, replicas, description: "Clarification sessions (intent)" });
-		const store = new IntentStore(parses, sessions);
-		await store.follow();
-		return store;
-	}
-
-	/** Loads every parse into the index, then keeps it current; resolves once the initial values are in. */
-	private async follow(): Promise<void> {
-		const empty = (await this.parses.status()).values === 0;
-		const watcher = await this.parses.watch();
-		this.watcher = watcher;
-		await new Promise<void>((loaded) => {
-			if (empty) loaded();
-			void (async () => {
-				for await (const e of watcher) {
-					if (e.operation === "PUT") this.index.set(e.key, e.json<IntentParse>());
-					else this.index.delete(e.key);
-					if (e.delta === 0) loaded();
-				}
-			})();
-		});
+		return new IntentStore(parses, sessions);
 	}
 
 	/** Read from the bucket, not the index: a read after a write on another instance sees it. */
-	async get(id: string): Promise<IntentParse | undefined> {
-		return valueOf<IntentParse>(await this.parses.get(id));
+	get(id: string): Promise<IntentParse | undefined> {
+		return this.parses.get(id);
 	}
 
 	/** Stores a new parse; when the id exists already, returns the stored one instead. */
 	async create(parse: IntentParse): Promise<{ parse: IntentParse; created: boolean }> {
-		const stored = await createOrGet(this.parses, parse.id, JSON.stringify(parse));
-		if (!stored.created) return { parse: stored.entry.json<IntentParse>(), created: false };
-		this.index.set(parse.id, parse);
-		return { parse, created: true };
+		const { doc, created } = await this.parses.create(parse);
+		return { parse: doc, created };
 	}
 
 	/** Compare-and-set on a stored parse; `change` must be pure and returns the parse itself to write nothing. */
 	async update(id: string, change: (parse: IntentParse) => IntentParse): Promise<IntentParse> {
-		const { current, written } = await compareAndSet<IntentParse>(this.parses, id, (stored) => {
+		const { current, written } = await this.parses.update(id, (stored) => {
 			if (!stored) throw new Error(`parse ${id} does not exist`);
 			const next = change(stored);
 			return next === stored ? undefined : next;
 		});
-		if (written) this.index.set(id, written);
 		return written ?? current!;
 	}
 
@@ -196,20 +150,15 @@ export class IntentStore {
 		return (written ?? current)!;
 	}
 
-	/** Newest first, from the index; the cursor is the last item's position, so new parses do not shift pages. */
+	/** Newest first, from the index. */
 	list(q: ParseQuery): ParsePage {
-		const after = q.cursor ? Buffer.from(q.cursor, "base64url").toString() : undefined;
-		const matching = [...this.index.values()]
-			.filter((p) => p.workspace === q.workspace && (!q.session_id || p.session_id === q.session_id) && (!q.status?.length || q.status.includes(p.status)))
-			.sort(newerFirst);
-		const start = after === undefined ? 0 : matching.findIndex((p) => position(p) < after);
-		const from = start < 0 ? matching.length : start;
-		const items = matching.slice(from, from + q.limit);
-		const last = items.at(-1);
-		return { items, total: matching.length, ...(last && from + items.length < matching.length ? { next: encodeCursor(last) } : {}) };
+		return this.parses.page(
+			(p) => p.workspace === q.workspace && (!q.session_id || p.session_id === q.session_id) && (!q.status?.length || q.status.includes(p.status)),
+			q,
+		);
 	}
 
 	close(): void {
-		this.watcher?.stop();
+		this.parses.close();
 	}
 }
