@@ -39,7 +39,7 @@ RUN groupadd --gid 10001 savassan \
 	&& ln -s /app/dist/bin/runner.js /usr/local/bin/savassan-runner \
 	&& ln -s /app/dist/bin/nats-authority.js /usr/local/bin/savassan-nats-authority \
 	&& ln -s /app/dist/bin/healthcheck.js /usr/local/bin/savassan-healthcheck \
-	&& mkdir -p /var/lib/savassan/auth /var/lib/savassan/runs /var/lib/savassan/blobs \
+	&& mkdir -p /var/lib/savassan/auth /var/lib/savassan/runs /var/lib/savassan/blobs /var/lib/savassan/datasets \
 	&& chown -R 10001:10001 /var/lib/savassan
 ENV DATA_DIR=/var/lib/savassan
 # Numeric, so Kubernetes can verify runAsNonRoot without a passwd lookup.

@@ -1,3 +1,4 @@
+import { CURATION_EVENTS } from "./curation";
 import { defineEvent } from "./definition";
 
 /**
@@ -98,6 +99,30 @@ export interface IntentParseRecorded {
 
 export const IntentParseRecorded = defineEvent<IntentParseRecorded>("intent", "parse", "recorded");
 
+/** An uploaded asset matched its announced size and sha256 (de-duplicated per asset: `<uid>:stored`). */
+export interface AssetStored {
+	uid: string;
+	workspace: string;
+	name: string;
+	size: number;
+	sha256: string;
+	content_type: string;
+	blob_key: string;
+	at: string;
+}
+
+/** An uploaded asset did not match its announced size or sha256; its bytes were deleted (de-duplicated: `<uid>:rejected`). */
+export interface AssetRejected {
+	uid: string;
+	workspace: string;
+	name: string;
+	reason: string;
+	at: string;
+}
+
+export const AssetStored = defineEvent<AssetStored>("assets", "asset", "stored");
+export const AssetRejected = defineEvent<AssetRejected>("assets", "asset", "rejected");
+
 export const EVENT_CATALOG = [
 	DeadLetterReplayed,
 	RunTransitioned,
@@ -106,4 +131,7 @@ export const EVENT_CATALOG = [
 	CatalogEntityRegistered,
 	CatalogAliasChanged,
 	IntentParseRecorded,
+	AssetStored,
+	AssetRejected,
+	...CURATION_EVENTS,
 ] as const;

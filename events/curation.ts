@@ -1,9 +1,6 @@
 import { defineEvent } from "./definition";
 
-/**
- * The curation context's events. Kept apart from catalog.ts for now; they join EVENT_CATALOG there (with their
- * schemas in `schemas/events/curation.*`).
- */
+/** The curation context's events, in EVENT_CATALOG through CURATION_EVENTS (schemas in `schemas/events/curation.*`). */
 
 export type CurationJobStatus = "PENDING" | "EMBEDDING" | "AWAITING_FEEDBACK" | "COMPLETED" | "FAILED";
 

@@ -34,6 +34,7 @@ export interface PlatformConfig {
 	execution: ExecutionConfig;
 	/** The intent parser's optional LLM provider: set only when INTENT_LLM_URL and INTENT_LLM_API_KEY are both given. */
 	intent: { llm?: LlmSettings };
+	assets: AssetsConfig;
 	/** Deadline of an action call unless the caller sets its own `timeout`. */
 	requestTimeoutMs: number;
 	shutdownTimeoutMs: number;
@@ -60,6 +61,30 @@ export interface ExecutionConfig {
 	storageUrl: string;
 	k8sNamespace: string;
 	k8sSidecarImage: string;
+}
+
+/** An S3-compatible object store (AWS, MinIO, s3rver...). */
+export interface S3Settings {
+	/** Unset: AWS's own endpoint for the region. */
+	endpoint?: string;
+	bucket: string;
+	region: string;
+	/** Unset: the SDK's default credential chain (environment, instance role...). */
+	credentials?: { accessKeyId: string; secretAccessKey: string };
+	forcePathStyle: boolean;
+}
+
+/** Where uploaded assets are kept and how their URLs are signed. */
+export interface AssetsConfig {
+	/** Set when S3_BUCKET is: assets go to S3 and its presigned URLs; otherwise to the embedded store. */
+	s3?: S3Settings;
+	/** The embedded store (file://), the same as the checkpoints'. */
+	storageUrl: string;
+	/** BLOB_SIGNING_KEY, when given; otherwise the key in `signingKeyFile` (created on first use, mode 0600). */
+	signingKey?: string;
+	signingKeyFile: string;
+	/** The gateway's address as clients reach it, without a trailing '/': the base of the embedded store's URLs. */
+	publicUrl: string;
 }
 
 export interface LlmSettings {
@@ -118,6 +143,48 @@ class Reader {
 	}
 }
 
+const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** The assets section; S3 variables without S3_BUCKET are a mistake, not a silent fallback to the embedded store. */
+function readAssets(r: Reader, env: Env, opts: { dataDir: string; storageUrl: string; gatewayHost: string; gatewayPort: number }): AssetsConfig {
+	const bucket = r.string("S3_BUCKET", "");
+	const endpoint = r.string("S3_ENDPOINT", "");
+	const accessKeyId = r.string("S3_ACCESS_KEY_ID", "");
+	const secretAccessKey = r.string("S3_SECRET_ACCESS_KEY", "");
+	const region = r.string("S3_REGION", "us-east-1");
+	const forcePathStyle = r.oneOf("S3_FORCE_PATH_STYLE", ["true", "false"], endpoint ? "true" : "false") === "true";
+	if (bucket && !S3_BUCKET_NAME.test(bucket)) r.problems.push(`S3_BUCKET=${JSON.stringify(bucket)}: expected a bucket name of 3 to 63 lowercase letters, digits, '.' and '-'`);
+	if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) r.problems.push(`S3_ENDPOINT: ${JSON.stringify(maskUrl(endpoint))} is not an http(s) URL`);
+	if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) r.problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither");
+	// Loose on purpose: S3-compatible stores name regions their own way ("auto", "garage").
+	if (!/^[a-z0-9-]{2,32}$/.test(region)) r.problems.push(`S3_REGION=${JSON.stringify(region)}: expected a region name such as us-east-1`);
+	if (!bucket) {
+		const stray = ["S3_ENDPOINT", "S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "S3_REGION", "S3_FORCE_PATH_STYLE"].filter((name) => env[name]?.trim());
+		if (stray.length) r.problems.push(`${stray.join(", ")}: set S3_BUCKET too, or remove them to keep assets in the embedded store`);
+	}
+	const signingKey = r.string("BLOB_SIGNING_KEY", "");
+	if (signingKey && signingKey.length < 32) r.problems.push("BLOB_SIGNING_KEY: expected at least 32 characters (the value is not shown)");
+	const publicUrl = r.string("PUBLIC_URL", `http://${opts.gatewayHost}:${opts.gatewayPort}`).replace(/\/+$/, "");
+	if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(publicUrl)) r.problems.push(`PUBLIC_URL: ${JSON.stringify(maskUrl(publicUrl))} is not an http(s) URL`);
+	return {
+		...(bucket
+			? {
+					s3: {
+						...(endpoint ? { endpoint } : {}),
+						bucket,
+						region,
+						...(accessKeyId && secretAccessKey ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+						forcePathStyle,
+					},
+				}
+			: {}),
+		storageUrl: opts.storageUrl,
+		...(signingKey ? { signingKey } : {}),
+		signingKeyFile: join(opts.dataDir, "blob-signing.key"),
+		publicUrl,
+	};
+}
+
 function checkNatsUrls(urls: string[], problems: string[]): void {
 	for (const url of urls) {
 		let parsed: URL | undefined;
@@ -159,15 +226,20 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 	const llmApiKey = r.string("INTENT_LLM_API_KEY", "");
 	if (Boolean(llmUrl) !== Boolean(llmApiKey)) r.problems.push("INTENT_LLM_URL and INTENT_LLM_API_KEY: set both or neither");
 	if (llmUrl && !/^https?:\/\/\S+$/.test(llmUrl)) r.problems.push(`INTENT_LLM_URL: ${JSON.stringify(maskUrl(llmUrl))} is not an http(s) URL`);
+	// Read ahead of the object because the assets section needs them; in this order, problems stay in the table's order.
+	const logLevel = r.oneOf("LOG_LEVEL", LOG_LEVELS, "info");
+	const gatewayHost = r.string("GATEWAY_HOST", "127.0.0.1");
+	const gatewayPort = r.int("GATEWAY_PORT", 8080, 0, 65535);
+	const storageUrl = r.string("STORAGE_URL", pathToFileURL(join(dataDirPath, "blobs")).href);
 	const config: PlatformConfig = {
 		natsServers,
 		natsServerBin: r.string("NATS_SERVER_BIN", defaultNatsServerBin()),
 		dataDir: dataDirPath,
 		services,
 		nodeId,
-		logLevel: r.oneOf("LOG_LEVEL", LOG_LEVELS, "info"),
-		gatewayHost: r.string("GATEWAY_HOST", "127.0.0.1"),
-		gatewayPort: r.int("GATEWAY_PORT", 8080, 0, 65535),
+		logLevel,
+		gatewayHost,
+		gatewayPort,
 		streamReplicas: r.int("STREAM_REPLICAS", 1, 1, 5),
 		events: {
 			maxDeliveries: r.int("EVENT_MAX_DELIVERIES", 5, 1, 100),
@@ -185,7 +257,7 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 			startTimeoutMs: r.int("RUN_START_TIMEOUT_MS", 600_000, 1_000, 86_400_000),
 			sidecarNatsUrl: r.string("RUN_NATS_URL", "") || undefined,
 			defaultImage: r.string("RUN_DEFAULT_IMAGE", "python:3.11-slim"),
-			storageUrl: r.string("STORAGE_URL", pathToFileURL(join(dataDirPath, "blobs")).href),
+			storageUrl,
 			k8sNamespace: r.string("K8S_NAMESPACE", "savassan-training"),
 			k8sSidecarImage: r.string("K8S_SIDECAR_IMAGE", "savassan/platform:0.1.0"),
 		},
@@ -193,6 +265,7 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 			llmUrl && llmApiKey
 				? { llm: { url: llmUrl, apiKey: llmApiKey, model: r.string("INTENT_LLM_MODEL", "gpt-4o-mini"), timeoutMs: r.int("INTENT_LLM_TIMEOUT_MS", 10_000, 100, 120_000) } }
 				: {},
+		assets: readAssets(r, env, { dataDir: dataDirPath, storageUrl, gatewayHost, gatewayPort }),
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),
 	};

@@ -21,7 +21,7 @@ export function isRevisionConflict(err: unknown): boolean {
 export function openBucket(
 	conn: JetStreamClient | NatsConnection,
 	name: string,
-	opts: { replicas: number; history: number; description: string },
+	opts: { replicas: number; history: number; description: string; ttl?: number },
 ): Promise<KV> {
 	return new Kvm(conn).create(name, { ...opts, allow_direct: false });
 }

@@ -1,7 +1,9 @@
 import type { ServiceSchema } from "moleculer";
 import type { NatsEndpoint } from "../lib/bus";
 import type { PlatformConfig } from "../lib/config";
+import { assetsService } from "./assets/assets.service";
 import { catalogService } from "./catalog/catalog.service";
+import { curationService } from "./curation/curation.service";
 import { deadLettersService } from "./deadletters/deadletters.service";
 import { executionService } from "./execution/execution.service";
 import { gatewayService } from "./gateway/gateway.service";
@@ -18,12 +20,22 @@ export interface ServiceContext {
 
 /** Every service of the platform, by the name SERVICES uses. */
 export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: ServiceContext) => AnyServiceSchema> = {
-	gateway: (config) => gatewayService({ host: config.gatewayHost, port: config.gatewayPort }),
+	// With the embedded blob store, the gateway serves its signed upload and download URLs.
+	gateway: (config) =>
+		gatewayService({
+			host: config.gatewayHost,
+			port: config.gatewayPort,
+			...(config.assets.s3
+				? {}
+				: { blobs: { storageUrl: config.assets.storageUrl, signingKey: config.assets.signingKey, signingKeyFile: config.assets.signingKeyFile, replicas: config.streamReplicas } }),
+		}),
 	deadletters: () => deadLettersService(),
 	execution: (config, ctx) => executionService(config, ctx),
 	telemetry: () => telemetryService(),
 	catalog: (config) => catalogService(config),
 	intent: (config) => intentService(config),
+	assets: (config) => assetsService(config),
+	curation: (config) => curationService(config),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

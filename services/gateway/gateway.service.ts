@@ -2,6 +2,7 @@ import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import type { us_listen_socket } from "uWebSockets.js";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { loadUws } from "../../lib/uws";
+import { openBlobRoutes, type BlobRouteSettings } from "./blob-routes";
 import { readiness } from "./health";
 import { sendError, sendJson } from "./http";
 
@@ -9,6 +10,8 @@ export interface GatewaySettings {
 	host: string;
 	/** 0 picks a free port; the chosen one is in `address`. */
 	port: number;
+	/** Serve the embedded blob store's signed URLs (`/v1/blobs/<token>`). */
+	blobs?: BlobRouteSettings;
 }
 
 interface GatewayThis extends Service {
@@ -26,16 +29,18 @@ function busConnected(broker: ServiceBroker): boolean {
 	}
 }
 
-/** The HTTP/WebSocket entry point (uWebSockets.js). Today: liveness and readiness. */
+/** The HTTP/WebSocket entry point (uWebSockets.js). Today: liveness, readiness and the embedded blob store's URLs. */
 export function gatewayService(settings: GatewaySettings): ServiceSchema {
 	return {
 		name: "gateway",
-		settings,
+		// The blob routes' settings may hold the signing key: never published to other nodes.
+		settings: { ...settings, $secureSettings: ["blobs"] },
 		async started(this: GatewayThis) {
 			const uws = loadUws();
-			const { host, port } = this.settings as GatewaySettings;
-			const app = uws
-				.App()
+			const { host, port, blobs } = this.settings as GatewaySettings;
+			const app = uws.App();
+			if (blobs) (await openBlobRoutes(blobs, busOf(this.broker).js))(app);
+			app
 				.get("/healthz", (res) => sendJson(res, 200, { status: "ok" }))
 				.get("/readyz", (res) => {
 					const report = readiness({

@@ -7,10 +7,12 @@ const STATUS_TEXT: Record<number, string> = {
 	403: "Forbidden",
 	404: "Not Found",
 	405: "Method Not Allowed",
+	411: "Length Required",
 	413: "Payload Too Large",
 	422: "Unprocessable Entity",
 	500: "Internal Server Error",
 	503: "Service Unavailable",
+	507: "Insufficient Storage",
 };
 
 /** The one error body of the HTTP API. */
@@ -22,16 +24,17 @@ export interface ErrorBody {
 	trace_id?: string;
 }
 
-export function sendJson(res: HttpResponse, status: number, body: unknown): void {
+/** `closeConnection`: for a request whose body is left unread (an upload refused early). */
+export function sendJson(res: HttpResponse, status: number, body: unknown, closeConnection = false): void {
 	res.cork(() => {
 		res
 			.writeStatus(`${status} ${STATUS_TEXT[status] ?? ""}`.trim())
 			.writeHeader("content-type", "application/json")
 			.writeHeader("cache-control", "no-store")
-			.end(JSON.stringify(body));
+			.end(JSON.stringify(body), closeConnection);
 	});
 }
 
-export function sendError(res: HttpResponse, body: ErrorBody): void {
-	sendJson(res, body.status, body);
+export function sendError(res: HttpResponse, body: ErrorBody, closeConnection = false): void {
+	sendJson(res, body.status, body, closeConnection);
 }
