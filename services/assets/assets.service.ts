@@ -7,7 +7,7 @@ import type { PlatformConfig } from "../../lib/config";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { DurableEventsMixin } from "../../lib/moleculer/durable-events.mixin";
 import { blobKeyOf, newAssetUid, verdict, type Asset } from "./asset";
-import { openAssetBlobs } from "./asset-blobs";
+import { openPlatformBlobs } from "../../lib/platform-blobs";
 import { AssetStore, type AssetQuery } from "./asset-store";
 
 /**
@@ -136,7 +136,7 @@ export function assetsService(config: PlatformConfig): ServiceSchema<ServiceSett
 			},
 		},
 		async started(this: AssetsThis) {
-			this.blobs = openAssetBlobs(config.assets);
+			this.blobs = openPlatformBlobs(config.assets);
 			this.store = await AssetStore.open(busOf(this.broker).js, config.streamReplicas);
 		},
 		stopped(this: AssetsThis) {

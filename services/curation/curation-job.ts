@@ -20,8 +20,10 @@ const ALLOWED: Record<CurationStatus, readonly CurationStatus[]> = {
 export interface FeedbackSample {
 	image_id: number;
 	file: string;
-	/** Why it is shown (outlier reasons); empty for plain k-center picks. */
+	/** Why it is shown: outlier reasons, or "k-center" for a plain pick. */
 	reasons: string[];
+	/** A copy in the blob store, which the UI shows through a signed URL. */
+	blob_key?: string;
 }
 
 export interface Feedback {

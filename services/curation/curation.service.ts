@@ -1,12 +1,14 @@
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { realpath, stat } from "node:fs/promises";
-import { join, sep } from "node:path";
+import { extname, join, sep } from "node:path";
 import { CurationJobProgressed, CurationJobTransitioned, CurationVersionCreated } from "../../events/curation";
 import type { EventDefinition } from "../../events/definition";
 import type { Published, PublishOptions } from "../../events/publish";
+import type { BlobStore } from "../../lib/blob";
 import type { PlatformConfig } from "../../lib/config";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { DurableEventsMixin } from "../../lib/moleculer/durable-events.mixin";
+import { openPlatformBlobs } from "../../lib/platform-blobs";
 import { analyze, DEFAULT_ANALYSIS } from "./analysis";
 import { awaitFeedback, complete, CurationInputError, fail, rejectedIds, reportProgress, startCuration, submitFeedback, type FeedbackSample, type JobTransition, type Step } from "./curation-job";
 import { embedDataset, type Progress } from "./embed-dataset";
@@ -16,7 +18,6 @@ import { buildCuratedVersion, removals, writeCuratedVersion } from "./manifest";
 import { formatProblem, type Problem } from "./problems";
 import { readDataset } from "./read-dataset";
 import { resolveInside } from "./safe-path";
-import { folderPut, type PutBlob } from "./version-writer";
 
 /**
  * The curation context: a dataset folder → a job that validates and embeds it in the background (progress as
@@ -52,7 +53,7 @@ interface FeedbackParams {
 interface CurationThis extends Service {
 	publishEvent<T>(def: EventDefinition<T>, payload: T, opts?: PublishOptions): Promise<Published>;
 	store: JobStore;
-	put: PutBlob;
+	blobs: BlobStore;
 	/** The last task queued for each job this instance is advancing: one at a time per job. */
 	running: Map<string, Promise<CurationRecord | undefined>>;
 	stopping: AbortController;
@@ -146,6 +147,8 @@ function invalidDataset(problems: Problem[]): string {
 	return `the dataset has ${errors.length} error${errors.length === 1 ? "" : "s"}: ${errors.slice(0, PROBLEMS_IN_REASON).map(formatProblem).join("; ")}${errors.length > PROBLEMS_IN_REASON ? "; …" : ""}`;
 }
 
+const SAMPLE_URL_TTL_S = 3600;
+
 const isFinal = (job: CurationRecord) => job.status === "COMPLETED" || job.status === "FAILED";
 
 /** What callers see of a job: the outbox is the service's business. */
@@ -189,8 +192,14 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 					return clientError(err);
 				}
 			},
+			/** A job awaiting feedback carries a signed URL (1 h) per sample for the review UI. */
 			async get(this: CurationThis, c: Context<{ id: string }>) {
-				return view(await this.found(c.params.id).catch(clientError));
+				const job = view(await this.found(c.params.id).catch(clientError));
+				if (job.status !== "AWAITING_FEEDBACK") return job;
+				const samples = await Promise.all(
+					job.samples.map(async (s) => (s.blob_key ? { ...s, url: (await this.blobs.presignGet(s.blob_key, { expiresSec: SAMPLE_URL_TTL_S })).url } : s)),
+				);
+				return { ...job, samples };
 			},
 			list(this: CurationThis, c: Context<JobQuery>) {
 				const page = this.store.list(c.params);
@@ -264,7 +273,15 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 				const analysis = analyze(read.dataset, embedded.embeddings, { ...DEFAULT_ANALYSIS, samples: job.sample_size });
 				const fileOf = new Map(images.map((i) => [i.id, i.file]));
 				const outliers = new Map(analysis.outliers.map((o) => [o.image_id, o.reasons]));
-				const samples: FeedbackSample[] = analysis.samples.map((id) => ({ image_id: id, file: fileOf.get(id)!, reasons: outliers.get(id) ?? ["k-center"] }));
+				const samples: FeedbackSample[] = [];
+				const pathOf = new Map(images.map((i) => [i.id, i.path]));
+				for (const id of analysis.samples) {
+					// The dataset's folder is not served: the reviewer sees a copy in the blob store.
+					const file = fileOf.get(id)!;
+					const blobKey = `curation/${job.id}/samples/${id}${extname(file).toLowerCase()}`;
+					await this.blobs.putBytes(blobKey, await files.read(pathOf.get(id)!));
+					samples.push({ image_id: id, file, reasons: outliers.get(id) ?? ["k-center"], blob_key: blobKey });
+				}
 				const patch: Partial<CurationRecord> = {
 					problems: shown([...read.problems, ...embedded.problems]),
 					duplicates: analysis.duplicates.map((d) => ({ ...d, file: fileOf.get(d.image_id)! })),
@@ -291,7 +308,7 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 				}
 				const version = await buildCuratedVersion(read.dataset, files, removals(read.dataset, job.duplicates, rejectedIds(job), job.undecodable));
 				const { manifest } = version;
-				const manifestKey = await writeCuratedVersion(version, this.put);
+				const manifestKey = await writeCuratedVersion(version, async (key, bytes) => void (await this.blobs.putBytes(key, bytes)));
 				const created: OutboxEntry = {
 					event: "version_created",
 					msg_id: `${job.id}:version`,
@@ -316,7 +333,7 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 		async started(this: CurationThis) {
 			this.running = new Map();
 			this.stopping = new AbortController();
-			this.put = folderPut(join(config.dataDir, "blobs"));
+			this.blobs = openPlatformBlobs(config.assets);
 			this.store = await JobStore.open(busOf(this.broker).js, config.streamReplicas);
 			for (const job of this.store.pending()) void this.launch(job.id);
 		},
