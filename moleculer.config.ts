@@ -3,6 +3,7 @@ import { credsAuthenticator } from "nats";
 import type { NatsEndpoint } from "./lib/bus";
 import type { PlatformConfig } from "./lib/config";
 import { pinoOptions } from "./lib/logger";
+import { AuthzMiddleware } from "./lib/moleculer/authz.middleware";
 import { BusMiddleware } from "./lib/moleculer/bus.middleware";
 import { DurableEventsMiddleware } from "./lib/moleculer/durable-events.mixin";
 import { ParamsValidationMiddleware } from "./lib/moleculer/params-validation.middleware";
@@ -46,6 +47,8 @@ export function brokerOptions(
 				streamReplicas: config.streamReplicas,
 				consumerDefaults: config.events,
 			}),
+			// Wrapped in list order, so the later runs first: params are checked before authz builds the resource.
+			AuthzMiddleware(),
 			ParamsValidationMiddleware(schemas),
 			StoreErrorsMiddleware(),
 			DurableEventsMiddleware(),

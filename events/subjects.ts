@@ -48,6 +48,8 @@ export const subjects = {
 
 	audit: (context: string, kind: string) => `audit.${token("context", context)}.${token("kind", kind)}`,
 	allAudit: () => "audit.>",
+	/** Everything one context audits. */
+	auditOfContext: (context: string) => `audit.${token("context", context)}.>`,
 
 	deadLetter: (stream: string, consumer: string) => `dlq.${token("stream", stream)}.${token("consumer", consumer)}`,
 	deadLettersOfStream: (stream: string) => `dlq.${token("stream", stream)}.*`,

@@ -34,6 +34,8 @@ export interface PlatformConfig {
 	execution: ExecutionConfig;
 	/** The intent parser's optional LLM provider: set only when INTENT_LLM_URL and INTENT_LLM_API_KEY are both given. */
 	intent: { llm?: LlmSettings };
+	/** Password of the `admin` user created on a first start with an empty directory (AUTHZ_ADMIN_PASSWORD); never logged. */
+	authz: { adminPassword?: string };
 	assets: AssetsConfig;
 	/** Deadline of an action call unless the caller sets its own `timeout`. */
 	requestTimeoutMs: number;
@@ -266,6 +268,7 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 				? { llm: { url: llmUrl, apiKey: llmApiKey, model: r.string("INTENT_LLM_MODEL", "gpt-4o-mini"), timeoutMs: r.int("INTENT_LLM_TIMEOUT_MS", 10_000, 100, 120_000) } }
 				: {},
 		assets: readAssets(r, env, { dataDir: dataDirPath, storageUrl, gatewayHost, gatewayPort }),
+		authz: r.string("AUTHZ_ADMIN_PASSWORD", "") ? { adminPassword: r.string("AUTHZ_ADMIN_PASSWORD", "") } : {},
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),
 	};

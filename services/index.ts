@@ -2,6 +2,7 @@ import type { ServiceSchema } from "moleculer";
 import type { NatsEndpoint } from "../lib/bus";
 import type { PlatformConfig } from "../lib/config";
 import { assetsService } from "./assets/assets.service";
+import { authzService } from "./authz/authz.service";
 import { catalogService } from "./catalog/catalog.service";
 import { curationService } from "./curation/curation.service";
 import { deadLettersService } from "./deadletters/deadletters.service";
@@ -36,6 +37,7 @@ export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: Ser
 	intent: (config) => intentService(config),
 	assets: (config) => assetsService(config),
 	curation: (config) => curationService(config),
+	authz: (config) => authzService({ adminPassword: config.authz.adminPassword, streamReplicas: config.streamReplicas }),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

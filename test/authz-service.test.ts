@@ -1,0 +1,225 @@
+import { ServiceBroker, type Middleware } from "moleculer";
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import { HEADERS } from "../events/headers";
+import { lastOnSubject } from "../events/stream-reader";
+import { STREAMS } from "../events/streams";
+import { subjects } from "../events/subjects";
+import { busOf } from "../lib/moleculer/bus.middleware";
+import { AuthzMiddleware, type EdgeMeta } from "../lib/moleculer/authz.middleware";
+import { brokerOptions } from "../moleculer.config";
+import type { AuditRecord } from "../services/authz/audit/audit";
+import { authzService, BOOTSTRAP_ADMIN } from "../services/authz/authz.service";
+import { escapeKey } from "../services/authz/kv-store";
+import type { TokenPair } from "../services/authz/identity/tokens";
+import type { AnyServiceSchema } from "../services/index";
+import type { IntentParse } from "../services/intent/intent-store";
+import { intentService } from "../services/intent/intent.service";
+import { testConfig, testSchemas } from "./support/broker";
+import { startTestNats, type TestNats } from "./support/nats";
+
+const WS_A = "ws-a";
+const WS_B = "ws-b";
+const ADMIN_PASSWORD = "admin-password-for-tests";
+const PASSWORD = "a-long-enough-password";
+const BRIEF = "Fine-tune resnet50 on ds-42 to tell apart cats and dogs, 5 epochs";
+
+type ClientError = Error & { code: number; type: string; data?: Record<string, unknown> };
+
+let nats: TestNats;
+let authzNode: ServiceBroker;
+let targetNode: ServiceBroker;
+
+/** A broker wired like the platform's, with AuthzMiddleware where moleculer.config.ts puts it (inside validation). */
+async function startNode(nodeId: string, services: AnyServiceSchema[]): Promise<ServiceBroker> {
+	const options = brokerOptions(testConfig({ NODE_ID: nodeId }), nats.endpoint, testSchemas);
+	const middlewares = options.middlewares as Middleware[];
+	middlewares.splice(middlewares.findIndex((m) => (m as { name?: string }).name === "ParamsValidation"), 0, AuthzMiddleware());
+	const broker = new ServiceBroker(options);
+	for (const s of services) broker.createService(s);
+	await broker.start();
+	return broker;
+}
+
+const startAuthz = () => startNode("authz-1", [authzService({ adminPassword: ADMIN_PASSWORD, streamReplicas: 1, throttle: { maxFailures: 3, windowMs: 60_000, lockMs: 60_000 } })]);
+
+/** A call as an edge forwards it from outside: the caller's credential in meta, marked as coming from an edge. */
+function edge<T>(action: string, params: object, auth?: EdgeMeta["auth"]): Promise<T> {
+	return targetNode.call<T, object>(action, params, { meta: { edge: true, ...(auth ? { auth } : {}) } });
+}
+
+const bearer = (t: TokenPair) => ({ bearer: t.access_token });
+const login = (username: string, password = PASSWORD) => edge<TokenPair>("authz.login", { username, password });
+
+function rejectsWith(code: number, type: string, check?: (err: ClientError) => void) {
+	return (err: ClientError) => {
+		assert.equal(err.code, code, err.message);
+		assert.equal(err.type, type, err.message);
+		check?.(err);
+		return true;
+	};
+}
+
+async function audit(query: Record<string, unknown>, as: TokenPair): Promise<AuditRecord[]> {
+	return (await edge<{ items: AuditRecord[] }>("authz.audit.query", { limit: 1000, ...query }, bearer(as))).items;
+}
+
+let admin: TokenPair;
+let viewer: TokenPair;
+let editor: TokenPair;
+let parseInA: IntentParse;
+let parseInB: IntentParse;
+
+describe("authz service and middleware: edge calls are authenticated, decided and audited", () => {
+	before(async () => {
+		nats = await startTestNats();
+		authzNode = await startAuthz();
+		targetNode = await startNode("target-1", [intentService(testConfig())]);
+		admin = await login(BOOTSTRAP_ADMIN, ADMIN_PASSWORD);
+		const as = bearer(admin);
+		for (const ws of [WS_A, WS_B]) await edge("authz.workspaces.put", { id: ws, name: ws }, as);
+		for (const [user, role] of [["vic", "viewer"], ["eda", "editor"]] as const) {
+			await edge("authz.users.put", { id: user, name: user, password: PASSWORD }, as);
+			await edge("authz.bindings.add", { subject: { kind: "user", id: user }, role, scope: WS_A }, as);
+		}
+		viewer = await login("vic");
+		editor = await login("eda");
+		// Internal calls (no edge mark) are trusted: the fixtures are made that way in both workspaces.
+		parseInA = await targetNode.call<IntentParse, object>("intent.parse", { workspace: WS_A, text: BRIEF });
+		parseInB = await targetNode.call<IntentParse, object>("intent.parse", { workspace: WS_B, text: BRIEF });
+	});
+
+	after(async () => {
+		await targetNode?.stop();
+		await authzNode?.stop();
+		await nats?.stop();
+	});
+
+	it("refuses an edge call without a credential, or with a bad one, with 401", async () => {
+		await assert.rejects(edge("intent.list", { workspace: WS_A }), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.match(e.message, /needs a credential/)));
+		await assert.rejects(edge("intent.list", { workspace: WS_A }, { bearer: "not-a-token" }), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.match(e.message, /not valid/)));
+		await assert.rejects(edge("intent.list", { workspace: WS_A }, { apiKey: "sk_0000000000000000_" + "x".repeat(43) }), rejectsWith(401, "UNAUTHENTICATED"));
+	});
+
+	it("lets a workspace-A viewer read in A and nothing in B, with the reason and trace id of each refusal", async () => {
+		const page = await edge<{ items: IntentParse[] }>("intent.list", { workspace: WS_A }, bearer(viewer));
+		assert.deepEqual(page.items.map((p) => p.id), [parseInA.id]);
+		// Reading by id looks the parse up first (an inner call, trusted) to decide on its own workspace.
+		assert.equal((await edge<IntentParse>("intent.get", { id: parseInA.id }, bearer(viewer))).id, parseInA.id);
+		let traceId: string | undefined;
+		await assert.rejects(
+			edge("intent.get", { id: parseInB.id }, bearer(viewer)),
+			rejectsWith(403, "FORBIDDEN", (e) => {
+				assert.equal(e.data?.reason, "no policy permits");
+				assert.equal(e.data?.cedar_action, "intents.read");
+				traceId = e.data?.trace_id as string;
+				assert.ok(traceId && e.message.includes(traceId), e.message);
+			}),
+		);
+		await assert.rejects(edge("intent.list", { workspace: WS_B }, bearer(viewer)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "no policy permits")));
+		// The refusal is in the audit log under its trace id.
+		const [record] = await audit({ trace_id: traceId }, admin);
+		assert.deepEqual([record?.kind, record?.actor, record?.action, record?.resource, record?.result], ["decision", "vic", "intents.read", `Intent:${parseInB.id}`, "deny"]);
+	});
+
+	it("refuses a viewer's write and allows an editor's submission in its workspace", async () => {
+		await assert.rejects(edge("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(viewer)), rejectsWith(403, "FORBIDDEN"));
+		const parse = await edge<IntentParse>("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(editor));
+		assert.equal(parse.workspace, WS_A);
+		await assert.rejects(edge("intent.parse", { workspace: WS_B, text: BRIEF }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+		const decisions = await audit({ kind: "decision", user: "eda", resource: "Workspace:" }, admin);
+		assert.deepEqual(decisions.map((r) => `${r.workspace}:${r.result}:${r.policies?.join(",")}`).sort(), [`${WS_A}:allow:system:editor-create`, `${WS_B}:deny:`]);
+	});
+
+	it("denies actions no rule covers, and everything in authz but logging in to non-admins", async () => {
+		await assert.rejects(edge("authz.authorize", { principal: "vic", action: "runs.read", resource: { type: "Workspace", id: WS_B, workspace: WS_B } }, bearer(viewer)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "no policy covers authz.authorize")));
+		await assert.rejects(edge("authz.audit.query", { limit: 1 }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+		await assert.rejects(edge("authz.users.put", { id: "mallory", name: "m" }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+	});
+
+	it("lets internal calls (no edge mark) through without a credential", async () => {
+		const page = await targetNode.call<{ items: IntentParse[] }, object>("intent.list", { workspace: WS_B });
+		assert.ok(page.items.some((p) => p.id === parseInB.id));
+	});
+
+	it("stops a token and an API key at once when they are revoked", async () => {
+		const session = await login("vic");
+		const { key, record } = await edge<{ key: string; record: { id: string; masked: string } }>("authz.apiKeys.create", { name: "ci" }, bearer(session));
+		assert.equal(record.masked, `sk_…${key.slice(-4)}`);
+		const listed = await edge<{ items: Array<Record<string, unknown>> }>("authz.apiKeys.list", {}, { apiKey: key });
+		assert.deepEqual(listed.items.map((k) => [k.id, k.masked, "hash" in k]), [[record.id, record.masked, false]]);
+		await edge("intent.list", { workspace: WS_A }, { apiKey: key });
+		await edge("authz.apiKeys.revoke", { id: record.id }, bearer(session));
+		await assert.rejects(edge("intent.list", { workspace: WS_A }, { apiKey: key }), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.match(e.message, /revoked/)));
+		await edge("authz.logout", { token: session.access_token });
+		await assert.rejects(edge("intent.list", { workspace: WS_A }, bearer(session)), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.match(e.message, /revoked/)));
+		// The other session of the same user is untouched.
+		await edge("intent.list", { workspace: WS_A }, bearer(viewer));
+		const changes = await audit({ kind: "change", resource: `ApiKey:${record.id}` }, admin);
+		assert.deepEqual(changes.map((r) => `${r.action}:${r.actor}`), ["apikey.revoke:vic", "apikey.create:vic"]);
+	});
+
+	it("makes a forbid saved through the service beat the editor's permit at the next call", async () => {
+		await edge("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(editor));
+		const text = `forbid (principal, action == Savassan::Action::"intents.parse", resource)\nwhen { resource.workspace == "${WS_A}" };`;
+		await edge("authz.policies.save", { id: "freeze-a", text, workspace: WS_A }, bearer(admin));
+		await assert.rejects(edge("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(editor)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "forbidden by freeze-a")));
+		const [saved] = await audit({ kind: "change", resource: "Policy:freeze-a" }, admin);
+		assert.deepEqual([saved?.action, saved?.actor, (saved?.after as { text: string }).text], ["policy.put", BOOTSTRAP_ADMIN, text]);
+		// The explain endpoint names the same policy without acting.
+		const explained = await edge<{ decision: string; policies: string[] }>(
+			"authz.decide",
+			{ principal: "eda", action: "intents.parse", resource: { type: "Workspace", id: WS_A, workspace: WS_A } },
+			bearer(admin),
+		);
+		assert.deepEqual([explained.decision, explained.policies], ["deny", ["freeze-a"]]);
+	});
+
+	it("refuses an invalid policy with 422 and the line of the mistake", async () => {
+		const text = `permit (principal, action, resource)\nwhen { resource.no_such_attribute == "x" };`;
+		await assert.rejects(
+			edge("authz.policies.save", { id: "broken", text }, bearer(admin)),
+			rejectsWith(422, "INVALID", (e) => {
+				assert.equal(e.data?.line, 2);
+				assert.match(e.message, /line 2/);
+			}),
+		);
+	});
+
+	it("locks an account after repeated failed logins, with 423 and a clear message; every attempt is audited", async () => {
+		for (let i = 0; i < 3; i++) await assert.rejects(login("eda", "wrong-password-here"), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.equal(e.message, "Wrong username or password.")));
+		await assert.rejects(login("eda"), rejectsWith(423, "LOCKED", (e) => assert.match(e.message, /^Too many failed logins; try again after /)));
+		const attempts = await audit({ kind: "login", resource: "Account:eda" }, admin);
+		assert.deepEqual(attempts.slice(0, 4).map((r) => r.result), ["failure", "failure", "failure", "failure"]);
+		assert.equal(attempts.at(-1)?.result, "success");
+	});
+
+	it("keeps users, sessions, revocations, policies and the audit log across a restart of the authz service", async () => {
+		const before = await audit({}, admin);
+		await authzNode.stop();
+		authzNode = await startAuthz();
+		await targetNode.waitForServices(["authz"], 10_000);
+		// Same signing key, same session store: the token issued before the restart still works.
+		await edge("intent.list", { workspace: WS_A }, bearer(viewer));
+		await assert.rejects(edge("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(editor)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "forbidden by freeze-a")));
+		const relogged = await login("vic");
+		assert.ok(relogged.access_token);
+		const afterRestart = await audit({ limit: 1000 }, admin);
+		const ids = new Set(afterRestart.map((r) => r.id));
+		assert.ok(before.every((r) => ids.has(r.id)), "every record stored before the restart is still there");
+		// The bootstrap ran once: one admin creation in the whole log.
+		assert.equal(afterRestart.filter((r) => r.action === "user.put" && r.resource === `User:${BOOTSTRAP_ADMIN}`).length, 1);
+		// Each record is stored with its id as the de-duplication id, so a retried publish is stored once.
+		const last = await lastOnSubject(busOf(authzNode).jsm, STREAMS.audit.name, subjects.audit("authz", "change"));
+		assert.equal(last?.header?.get(HEADERS.msgId), last?.json<AuditRecord>().id);
+		const exported = await edge<{ data: string }>("authz.audit.export", { kind: "change" }, bearer(admin));
+		const lines = exported.data.trim().split("\n").map((l) => JSON.parse(l) as AuditRecord);
+		assert.ok(lines.length > 5 && lines.every((r) => r.kind === "change"));
+	});
+
+	it("escapes record keys into valid KV keys that keep their prefixes", () => {
+		assert.equal(escapeKey("user:a.b@c"), "user=3aa=2eb=40c");
+		assert.ok(escapeKey("user:alice").startsWith(escapeKey("user:")));
+		assert.match(escapeKey("é|x y"), /^[A-Za-z0-9_=-]+$/);
+	});
+});
