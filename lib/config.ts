@@ -34,8 +34,12 @@ export interface PlatformConfig {
 	execution: ExecutionConfig;
 	/** The intent parser's optional LLM provider: set only when INTENT_LLM_URL and INTENT_LLM_API_KEY are both given. */
 	intent: { llm?: LlmSettings };
-	/** Password of the `admin` user created on a first start with an empty directory (AUTHZ_ADMIN_PASSWORD); never logged. */
-	authz: { adminPassword?: string };
+	catalog: CatalogAdapterSettings;
+	/**
+	 * Password of the `admin` user created on a first start with an empty directory (AUTHZ_ADMIN_PASSWORD); never
+	 * logged. `oidc`: sign-in through an OpenID provider, when AUTHZ_OIDC_* are set.
+	 */
+	authz: { adminPassword?: string; oidc?: OidcClientSettings };
 	assets: AssetsConfig;
 	/** Deadline of an action call unless the caller sets its own `timeout`. */
 	requestTimeoutMs: number;
@@ -87,6 +91,12 @@ export interface AssetsConfig {
 	signingKeyFile: string;
 	/** The gateway's address as clients reach it, without a trailing '/': the base of the embedded store's URLs. */
 	publicUrl: string;
+}
+
+/** The catalog's production adapters; each absent one means the embedded adapter. */
+export interface CatalogAdapterSettings {
+	elasticsearch?: { url: string; indexPrefix: string };
+	neo4j?: { url: string; user: string; password: string; database: string };
 }
 
 export interface LlmSettings {
@@ -145,6 +155,46 @@ class Reader {
 	}
 }
 
+/** The platform as an OpenID Connect client (the provider's endpoints are discovered from its issuer). */
+export interface OidcClientSettings {
+	issuer: string;
+	clientId: string;
+	/** Absent for a public client (PKCE alone). Never logged. */
+	clientSecret?: string;
+	/** Where the provider sends the browser back with the code. */
+	redirectUrl: string;
+}
+
+const HTTP_URL = /^https?:\/\/[^\s/]+(\/\S*)?$/;
+
+function readAuthz(r: Reader): PlatformConfig["authz"] {
+	const adminPassword = r.string("AUTHZ_ADMIN_PASSWORD", "");
+	const oidc = readOidc(r);
+	return { ...(adminPassword ? { adminPassword } : {}), ...(oidc ? { oidc } : {}) };
+}
+
+/** AUTHZ_OIDC_*: the issuer, client id and redirect URL together or none of them; the secret only with them. */
+function readOidc(r: Reader): OidcClientSettings | undefined {
+	const issuer = r.string("AUTHZ_OIDC_ISSUER", "");
+	const clientId = r.string("AUTHZ_OIDC_CLIENT_ID", "");
+	const clientSecret = r.string("AUTHZ_OIDC_CLIENT_SECRET", "");
+	const redirectUrl = r.string("AUTHZ_OIDC_REDIRECT_URL", "");
+	const required = { AUTHZ_OIDC_ISSUER: issuer, AUTHZ_OIDC_CLIENT_ID: clientId, AUTHZ_OIDC_REDIRECT_URL: redirectUrl };
+	const missing = Object.entries(required).filter(([, v]) => !v).map(([name]) => name);
+	if (missing.length === 3) {
+		if (clientSecret) r.problems.push("AUTHZ_OIDC_CLIENT_SECRET: set AUTHZ_OIDC_ISSUER, AUTHZ_OIDC_CLIENT_ID and AUTHZ_OIDC_REDIRECT_URL too, or remove it");
+		return undefined;
+	}
+	if (missing.length) {
+		r.problems.push(`${missing.join(", ")}: OIDC sign-in needs AUTHZ_OIDC_ISSUER, AUTHZ_OIDC_CLIENT_ID and AUTHZ_OIDC_REDIRECT_URL together`);
+		return undefined;
+	}
+	for (const [name, url] of [["AUTHZ_OIDC_ISSUER", issuer], ["AUTHZ_OIDC_REDIRECT_URL", redirectUrl]] as const) {
+		if (!HTTP_URL.test(url)) r.problems.push(`${name}: ${JSON.stringify(maskUrl(url))} is not an http(s) URL`);
+	}
+	return { issuer, clientId, ...(clientSecret ? { clientSecret } : {}), redirectUrl };
+}
+
 const S3_BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
 /** The assets section; S3 variables without S3_BUCKET are a mistake, not a silent fallback to the embedded store. */
@@ -199,6 +249,47 @@ function checkNatsUrls(urls: string[], problems: string[]): void {
 			problems.push(`NATS_URL: ${JSON.stringify(maskUrl(url))} is not a nats://host:port URL`);
 		}
 	}
+}
+
+const ELASTIC_SCHEMES = ["http:", "https:"];
+const NEO4J_SCHEMES = ["neo4j:", "neo4j+s:", "neo4j+ssc:", "bolt:", "bolt+s:", "bolt+ssc:"];
+/** Elasticsearch index names: lower case, no separators it gives a meaning to. */
+const INDEX_PREFIX = /^[a-z0-9][a-z0-9_-]{0,99}$/;
+
+/** The URL if it parses with one of `schemes`; else a problem that does not echo it (it may hold a password). */
+function serviceUrl(value: string, name: string, schemes: string[], problems: string[]): string | undefined {
+	if (!value) return undefined;
+	let parsed: URL;
+	try {
+		parsed = new URL(value);
+	} catch {
+		problems.push(`${name} is not a URL (expected ${schemes[0]}//host:port)`);
+		return undefined;
+	}
+	if (!schemes.includes(parsed.protocol)) problems.push(`${name} ${maskUrl(value)} must use ${schemes.map((s) => s.slice(0, -1)).join(", ")}`);
+	return value;
+}
+
+function readCatalog(r: Reader): CatalogAdapterSettings {
+	const settings: CatalogAdapterSettings = {};
+	const elastic = serviceUrl(r.string("ELASTICSEARCH_URL", ""), "ELASTICSEARCH_URL", ELASTIC_SCHEMES, r.problems);
+	const indexPrefix = r.string("ELASTICSEARCH_INDEX_PREFIX", "savassan-catalog");
+	if (!INDEX_PREFIX.test(indexPrefix)) r.problems.push(`ELASTICSEARCH_INDEX_PREFIX ${JSON.stringify(indexPrefix)} must be lower-case letters, digits, '_' or '-'`);
+	if (elastic) settings.elasticsearch = { url: elastic, indexPrefix };
+
+	const graph = serviceUrl(r.string("NEO4J_URL", ""), "NEO4J_URL", NEO4J_SCHEMES, r.problems);
+	const user = r.string("NEO4J_USER", "");
+	const password = r.string("NEO4J_PASSWORD", "");
+	const database = r.string("NEO4J_DATABASE", "");
+	if (graph) {
+		if (!user) r.problems.push("NEO4J_USER is required with NEO4J_URL");
+		if (!password) r.problems.push("NEO4J_PASSWORD is required with NEO4J_URL");
+		settings.neo4j = { url: graph, user, password, database: database || "neo4j" };
+	} else if (user || password || database) {
+		// Credentials without a server are a mistake, not a silent fallback to the embedded graph.
+		r.problems.push("NEO4J_USER, NEO4J_PASSWORD and NEO4J_DATABASE need NEO4J_URL");
+	}
+	return settings;
 }
 
 /**
@@ -268,7 +359,8 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 				? { llm: { url: llmUrl, apiKey: llmApiKey, model: r.string("INTENT_LLM_MODEL", "gpt-4o-mini"), timeoutMs: r.int("INTENT_LLM_TIMEOUT_MS", 10_000, 100, 120_000) } }
 				: {},
 		assets: readAssets(r, env, { dataDir: dataDirPath, storageUrl, gatewayHost, gatewayPort }),
-		authz: r.string("AUTHZ_ADMIN_PASSWORD", "") ? { adminPassword: r.string("AUTHZ_ADMIN_PASSWORD", "") } : {},
+		catalog: readCatalog(r),
+		authz: readAuthz(r),
 		requestTimeoutMs: r.int("REQUEST_TIMEOUT_MS", 30_000, 100, 3_600_000),
 		shutdownTimeoutMs: r.int("SHUTDOWN_TIMEOUT_MS", 15_000, 1_000, 600_000),
 	};

@@ -1,15 +1,23 @@
 import { Kvm } from "@nats-io/kv";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CatalogAliasChanged, RunTransitioned } from "../events/catalog";
-import { defineConsumer } from "../events/consumers";
+import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../events/catalog";
+import { defineConsumer, type ConsumerDefinition } from "../events/consumers";
+import { CurationVersionCreated } from "../events/curation";
 import { STREAMS } from "../events/streams";
+import { subjects } from "../events/subjects";
 import { readAfter } from "../events/stream-reader";
 import { busOf } from "../lib/moleculer/bus.middleware";
 import { catalogService, type DriftReport } from "../services/catalog/catalog.service";
 import type { ImpactReport, LineageGraph } from "../services/catalog/lineage/lineage-port";
-import type { Model, RunEntity } from "../services/catalog/registry/entities";
+import { curatedVersionId, folderDataset } from "../services/catalog/registry/curation";
+import type { DatasetVersion, Model, RunEntity } from "../services/catalog/registry/entities";
+import { openPlatformBlobs } from "../lib/platform-blobs";
+import { writeCuratedVersion, type CuratedManifest } from "../services/curation/manifest";
 import type { SearchResult } from "../services/catalog/search/search-port";
 import { startBroker, testConfig } from "./support/broker";
 import { startTestNats, type TestNats } from "./support/nats";
@@ -22,13 +30,16 @@ import { waitFor } from "./support/wait";
 
 let nats: TestNats;
 let broker: ServiceBroker;
+let dataDir: string;
 
 const WS = "ws-a";
 const ME = { workspace: WS, owner: "ana" };
-const RUN_CONSUMER = defineConsumer("catalog", RunTransitioned).durable;
+const RUN_CONSUMER = defineConsumer("catalog", RunTransitioned);
+const CURATION_CONSUMER = defineConsumer("catalog", CurationVersionCreated);
 
 function start(): Promise<ServiceBroker> {
-	return startBroker(nats.url, "catalog-1", [catalogService(testConfig())]);
+	const env = { DATA_DIR: dataDir };
+	return startBroker(nats.url, "catalog-1", [catalogService(testConfig(env))], env);
 }
 
 /** What the execution service publishes for one transition of run-1 (its run document after the change). */
@@ -37,13 +48,31 @@ function transition(to: string, from: string, at: string, msgId: string) {
 	return busOf(broker).publisher.publish(RunTransitioned, { run_id: "run-1", workspace: WS, from, to, attempt: 1, at, run }, { msgId, traceId: "trace-1" });
 }
 
-async function runEventsHandled(published: number): Promise<void> {
+async function eventsHandled(consumer: ConsumerDefinition<unknown>, published: number): Promise<void> {
 	const { jsm } = busOf(broker);
-	await waitFor("the catalog to handle every run event", async () => {
-		const info = await jsm.consumers.info(STREAMS.events.name, RUN_CONSUMER);
+	await waitFor(`the catalog to handle every ${consumer.event.type} event`, async () => {
+		const info = await jsm.consumers.info(STREAMS.events.name, consumer.durable);
 		return info.delivered.consumer_seq >= published && info.num_pending === 0 && info.num_ack_pending === 0;
 	});
 }
+
+/** What the curation service does when a job completes: the manifest into the blob store, then the event. */
+async function curated(job: string, dataset: string, versionId: string, classes: Record<string, number>, msgId = `${job}:version`) {
+	const counts = { images: 5, annotations: 5, classes: Object.keys(classes).length, removed: 1, files: 7, bytes: 7000 };
+	const manifest: CuratedManifest = { version_id: versionId, format: "coco", counts, class_distribution: classes, files: [], removed: [] };
+	const blobs = openPlatformBlobs(testConfig({ DATA_DIR: dataDir }).assets);
+	const manifestKey = await writeCuratedVersion({ manifest, files: new Map(), problems: [] }, async (key, bytes) => void (await blobs.putBytes(key, bytes)));
+	const event: CurationVersionCreated = { job_id: job, workspace: WS, dataset, version_id: versionId, manifest_key: manifestKey, format: "coco", counts };
+	const { seq } = await busOf(broker).publisher.publish(CurationVersionCreated, event, { msgId, traceId: `trace-${job}` });
+	return { event, seq };
+}
+
+async function registeredEvents(id: string): Promise<number> {
+	const { messages } = await readAfter(busOf(broker).jsm, STREAMS.events.name, CatalogEntityRegistered.subject, 0, 1000);
+	return messages.filter((m) => m.json<CatalogEntityRegistered>().id === id).length;
+}
+
+const edgesOf = (g: LineageGraph) => g.edges.map((e) => `${e.from}-${e.kind}->${e.to}`).sort();
 
 async function aliasEvents(): Promise<CatalogAliasChanged[]> {
 	const { messages } = await readAfter(busOf(broker).jsm, STREAMS.events.name, CatalogAliasChanged.subject, 0, 100);
@@ -69,13 +98,14 @@ async function snapshot() {
 		hits: search.hits.map((h) => h.id).sort(),
 		facets: search.facets,
 		up: up.nodes.map((n) => n.id).sort(),
-		edges: up.edges.map((e) => `${e.from}-${e.kind}->${e.to}`).sort(),
+		edges: edgesOf(up),
 		impact: impact.byType,
 	};
 }
 
 describe("catalog service", () => {
 	before(async () => {
+		dataDir = await mkdtemp(join(tmpdir(), "catalog-test-"));
 		nats = await startTestNats();
 		broker = await start();
 	});
@@ -83,6 +113,7 @@ describe("catalog service", () => {
 	after(async () => {
 		await broker?.stop();
 		await nats?.stop();
+		await rm(dataDir, { recursive: true, force: true });
 	});
 
 	it("registers a dataset and its versions, idempotently; other content for a taken id is a conflict", async () => {
@@ -109,7 +140,7 @@ describe("catalog service", () => {
 		await transition("QUEUED", "PENDING", "2026-01-01T00:00:01.000Z", "run-1:1:QUEUED");
 		await transition("RUNNING", "QUEUED", "2026-01-01T00:00:02.000Z", "run-1:1:RUNNING");
 		await transition("SUCCEEDED", "RUNNING", "2026-01-01T00:00:03.000Z", "run-1:1:SUCCEEDED");
-		await runEventsHandled(3);
+		await eventsHandled(RUN_CONSUMER as ConsumerDefinition<unknown>, 3);
 		const run = await call<RunEntity>("get", { kind: "run", id: "run-1" });
 		assert.equal(run.status, "SUCCEEDED");
 		assert.deepEqual(run.metrics, { accuracy: 0.93 });
@@ -117,7 +148,7 @@ describe("catalog service", () => {
 		// Published again past the de-duplication window (an outbox re-publish), then the RUNNING event once more.
 		await transition("SUCCEEDED", "RUNNING", "2026-01-01T00:00:03.000Z", "run-1:1:SUCCEEDED:again");
 		await transition("RUNNING", "QUEUED", "2026-01-01T00:00:02.000Z", "run-1:1:RUNNING:late");
-		await runEventsHandled(5);
+		await eventsHandled(RUN_CONSUMER as ConsumerDefinition<unknown>, 5);
 		assert.deepEqual(await call("get", { kind: "run", id: "run-1" }), run, "the stored run is unchanged");
 	});
 
@@ -181,13 +212,70 @@ describe("catalog service", () => {
 		assert.equal(nothingLeft.code, 409);
 	});
 
+	it("catalogs a curated version as a version of its dataset, derived from its newest registered version; a redelivery changes nothing", async () => {
+		await call("datasets.register", { id: "pets", name: "Pets", ...ME });
+		await call("datasets.versions.register", { id: "pets-v1", dataset_id: "pets", version: "v1", manifest_uri: "s3://data/pets/v1.json", file_count: 6, bytes: 6000, ...ME });
+		const { event } = await curated("job-1", "pets", "a".repeat(64), { tabby: 3, beagle: 2 });
+		await eventsHandled(CURATION_CONSUMER as ConsumerDefinition<unknown>, 1);
+
+		const id = curatedVersionId(event, { id: "pets" });
+		const version = await call<DatasetVersion>("get", { kind: "dataset_version", id });
+		assert.deepEqual(
+			{ dataset: version.dataset_id, label: version.version, classes: version.class_distribution, files: version.file_count, bytes: version.bytes, from: version.derived_from, uri: version.manifest_uri },
+			{ dataset: "pets", label: "a".repeat(64), classes: { tabby: 3, beagle: 2 }, files: 7, bytes: 7000, from: ["pets-v1"], uri: event.manifest_key },
+		);
+		const byClass = await call<SearchResult>("search", { text: "beagle", workspaces: [WS] });
+		assert.deepEqual(byClass.hits.map((h) => h.id), [id], "its classes are searchable");
+		const up = await call<LineageGraph>("lineage.upstream", { id, depth: 2, workspaces: [WS] });
+		assert.deepEqual(edgesOf(up), [`pets-v1-derived_from->${id}`, `pets-version_of->${id}`, "pets-version_of->pets-v1"]);
+
+		// A newer registered version, then the same event again past the de-duplication window.
+		await call("datasets.versions.register", { id: "pets-v2", dataset_id: "pets", version: "v2", manifest_uri: "s3://data/pets/v2.json", file_count: 6, bytes: 6000, ...ME });
+		const again = await curated("job-1", "pets", "a".repeat(64), { tabby: 3, beagle: 2 }, "job-1:version:again");
+		await waitFor("the redelivered event to be acknowledged", async () => (await busOf(broker).jsm.consumers.info(STREAMS.events.name, CURATION_CONSUMER.durable)).ack_floor.stream_seq >= again.seq);
+		assert.deepEqual(await call("get", { kind: "dataset_version", id }), version, "the stored version is unchanged");
+		assert.equal(await registeredEvents(id), 1, "announced once");
+		const dead = await readAfter(busOf(broker).jsm, STREAMS.deadLetters.name, subjects.deadLetter(STREAMS.events.name, CURATION_CONSUMER.durable), 0, 10);
+		assert.equal(dead.messages.length, 0, "handled, not failed until dead-lettered");
+	});
+
+	it("registers a dataset for a curated folder the catalog does not know", async () => {
+		const { event } = await curated("job-2", "birds/raw", "b".repeat(64), { finch: 4 });
+		await eventsHandled(CURATION_CONSUMER as ConsumerDefinition<unknown>, 3);
+		const dataset = folderDataset(event, new Date());
+		assert.equal((await call<{ name: string; workspace: string }>("get", { kind: "dataset", id: dataset.id })).name, "birds/raw");
+		const version = await call<DatasetVersion>("get", { kind: "dataset_version", id: curatedVersionId(event, dataset) });
+		assert.deepEqual([version.dataset_id, version.derived_from, version.class_distribution], [dataset.id, [], { finch: 4 }]);
+	});
+
+	it("links a run to its dataset version as soon as the version is registered after it", async () => {
+		const run = { id: "run-2", workspace: WS, status: "QUEUED", attempt: 1, trace_id: "trace-2", dataset_version: "dsv-late", created_at: "2026-01-03T00:00:00.000Z" };
+		await busOf(broker).publisher.publish(RunTransitioned, { run_id: "run-2", workspace: WS, from: "PENDING", to: "QUEUED", attempt: 1, at: "2026-01-03T00:00:01.000Z", run }, { msgId: "run-2:1:QUEUED" });
+		await eventsHandled(RUN_CONSUMER as ConsumerDefinition<unknown>, 6);
+		await call("datasets.versions.register", { id: "dsv-late", dataset_id: "ds-1", version: "late", manifest_uri: "s3://data/churn/late.json", file_count: 1, bytes: 10, ...ME });
+		const down = await call<LineageGraph>("lineage.downstream", { id: "dsv-late", depth: 1, workspaces: [WS] });
+		assert.deepEqual(edgesOf(down), ["dsv-late-input_to->run-2"]);
+	});
+
+	it("reports an edge missing from the graph as drift, and a rebuild restores it", async () => {
+		assert.equal((await call<DriftReport>("check", {})).drift, false);
+		const views = (broker.getLocalService("catalog") as unknown as { views: { lineage: { graph: { removeEdge(f: string, t: string, k: string, at: string): Promise<void> } } } }).views;
+		await views.lineage.graph.removeEdge("dsv-2", "run-1", "input_to", new Date().toISOString());
+		const drift = await call<DriftReport>("check", {});
+		assert.equal(drift.drift, true);
+		assert.deepEqual(drift.lineage.edges, { missing: ["dsv-2|input_to|run-1"], extra: [] });
+		assert.deepEqual([drift.lineage.missing, drift.search.missing], [[], []], "every node is there");
+		await call("rebuild", {});
+		assert.equal((await call<DriftReport>("check", {})).drift, false, "a rebuild repairs it");
+	});
+
 	it("rebuilds to the same answers; the check finds no drift, then drift after a store write behind its back", async () => {
 		const before = await snapshot();
-		assert.deepEqual(await call("rebuild", {}), { entities: 8 });
+		assert.deepEqual(await call("rebuild", {}), { entities: 16 });
 		assert.deepEqual(await snapshot(), before);
 		const clean = await call<DriftReport>("check", {});
 		assert.equal(clean.drift, false);
-		assert.equal(clean.store, 8);
+		assert.equal(clean.store, 16);
 
 		const kv = await new Kvm(busOf(broker).js).open("catalog");
 		const ghost = { id: "ds-ghost", kind: "dataset", name: "Ghost churn data", columns: [], tags: [], created_at: "2026-01-02T00:00:00.000Z", updated_at: "2026-01-02T00:00:00.000Z", ...ME };

@@ -156,7 +156,7 @@ describe("deploy files", () => {
 
 	it("platform containers set only variables the code reads, and together run every service", () => {
 		const known = platformEnvVars();
-		assert.ok(known.has("NATS_URL") && known.has("K8S_NAMESPACE") && !known.has("ELASTICSEARCH_URL"), `parsed ${[...known].join(", ")}`);
+		assert.ok(known.has("NATS_URL") && known.has("K8S_NAMESPACE") && !known.has("MONGO_URL"), `parsed ${[...known].join(", ")}`);
 		const containers = platformContainers();
 		assert.ok(containers.length >= 10, `found ${containers.length} platform containers`);
 		const k8sRun = new Set<string>();

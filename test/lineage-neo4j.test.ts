@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import neo4j from "neo4j-driver";
-import { CONSTRAINT_QUERY, Neo4jLineage, traversalQuery } from "../services/catalog/lineage/neo4j-lineage";
+import { CONSTRAINT_QUERY, Neo4jLineage, PRUNE_EDGES, PRUNE_NODES, traversalQuery } from "../services/catalog/lineage/neo4j-lineage";
 import { FakeNeo4j, type RecordedQuery } from "./support/fake-neo4j";
 import { lineageContract } from "./support/lineage-contract";
 
@@ -145,5 +145,19 @@ describe("neo4j lineage: the requests it sends (fake driver)", () => {
 		assert.equal(await port.nodeCount(), 100_000);
 		await port.close();
 		assert.equal(fake.closed, true);
+	});
+	it("prunes with two writes: nodes not kept (detached), then edges not kept or removed, matched on from|kind|to", async () => {
+		const { fake, port } = setup();
+		await port.prune(new Set(["ds", "dv"]), new Set(["ds|version_of|dv"]));
+		assert.deepEqual(
+			fake.statements.map((q) => [q.query, q.params, q.config.routing]),
+			[
+				[PRUNE_NODES, { ids: ["ds", "dv"] }, "WRITE"],
+				[PRUNE_EDGES, { edges: ["ds|version_of|dv"] }, "WRITE"],
+			],
+		);
+		assert.match(PRUNE_NODES, /WHERE NOT n\.id IN \$ids DETACH DELETE n$/);
+		assert.match(PRUNE_EDGES, /r\.removed_at IS NOT NULL OR NOT \(a\.id \+ '\|' \+ r\.kind \+ '\|' \+ b\.id\) IN \$edges\nDELETE r$/);
+		assert.equal(fake.closed, false, "the driver stays open");
 	});
 });

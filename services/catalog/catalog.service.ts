@@ -1,14 +1,19 @@
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
 import { defineConsumer } from "../../events/consumers";
+import { CurationVersionCreated } from "../../events/curation";
 import type { EventDefinition } from "../../events/definition";
 import type { Published, PublishOptions } from "../../events/publish";
+import type { BlobStore } from "../../lib/blob";
 import type { PlatformConfig } from "../../lib/config";
 import { busOf } from "../../lib/moleculer/bus.middleware";
+import { openPlatformBlobs } from "../../lib/platform-blobs";
 import { DurableEventsMixin, onEvent } from "../../lib/moleculer/durable-events.mixin";
 import { CatalogStore } from "./catalog-store";
-import { LineageError, type TraversalOptions } from "./lineage/lineage-port";
-import { MemoryLineage } from "./lineage/memory-lineage";
+import { KeyedQueue } from "./keyed-queue";
+import { curatedClasses } from "./curated-manifest";
+import { catalogAdapters, type CatalogAdapters } from "./catalog-adapters";
+import { edgeKey, LineageError, type LineageEdge, type LineagePort, type TraversalOptions } from "./lineage/lineage-port";
 import { promote, rollback } from "./registry/aliases";
 import {
 	CatalogError,
@@ -19,6 +24,7 @@ import {
 	newModel,
 	newModelVersion,
 	type CatalogEntity,
+	type Dataset,
 	type DatasetInput,
 	type DatasetVersionInput,
 	type EndpointInput,
@@ -26,9 +32,9 @@ import {
 	type ModelInput,
 	type ModelVersionInput,
 } from "./registry/entities";
+import { curatedVersion, curatedVersionId, curationSource, folderDataset, namedDatasetId } from "./registry/curation";
 import { applyRunEvent, lineageOf, toSearchDocument } from "./registry/indexing";
-import { MemorySearch } from "./search/memory-search";
-import type { EntityType, SearchQuery, SuggestOptions } from "./search/search-port";
+import type { EntityType, SearchPort, SearchQuery, SuggestOptions } from "./search/search-port";
 
 /**
  * The catalog: datasets, their versions, models, model versions, runs (from execution's events) and endpoints.
@@ -38,39 +44,70 @@ import type { EntityType, SearchQuery, SuggestOptions } from "./search/search-po
 
 const SERVICE = "catalog";
 const IndexRuns = defineConsumer(SERVICE, RunTransitioned);
+const IndexCuratedVersions = defineConsumer(SERVICE, CurationVersionCreated);
+/** Run events handled at once (of different runs: one run's events stay in order, see KeyedQueue). */
+const RUN_EVENT_CONCURRENCY = 8;
 
 /** The lineage graph with the workspace of each node, so an edge is only drawn within one workspace. */
 class LineageView {
-	readonly graph = new MemoryLineage();
 	readonly workspaces = new Map<string, string>();
+	/**
+	 * Edges whose parent is not a node yet, by parent id (a run may name a dataset version registered later):
+	 * drawn when the parent arrives, if it is of the child's workspace.
+	 */
+	private readonly waiting = new Map<string, Map<string, LineageEdge>>();
+
+	constructor(readonly graph: LineagePort) {}
 
 	async addNode(e: CatalogEntity): Promise<void> {
 		for (const n of lineageOf(e).nodes) await this.graph.upsertNode(n);
 		this.workspaces.set(e.id, e.workspace);
+		const waiting = this.waiting.get(e.id);
+		if (waiting === undefined) return;
+		this.waiting.delete(e.id);
+		for (const edge of waiting.values()) if (this.workspaces.get(edge.to) === e.workspace) await this.graph.addEdge(edge);
 	}
 
-	/** Edges to parents not (yet) in the graph are left out: a run may name a dataset version never registered. */
 	async addEdges(e: CatalogEntity): Promise<void> {
-		for (const edge of lineageOf(e).edges) if (this.workspaces.get(edge.from) === e.workspace) await this.graph.addEdge(edge);
+		for (const edge of lineageOf(e).edges) {
+			const parent = this.workspaces.get(edge.from);
+			if (parent === e.workspace) await this.graph.addEdge(edge);
+			else if (parent === undefined) this.waiting.set(edge.from, (this.waiting.get(edge.from) ?? new Map()).set(edgeKey(edge.from, edge.kind, edge.to), edge));
+		}
 	}
+}
+
+/** The edges the store implies: every reference to an entity of the same workspace. */
+function storeEdges(all: CatalogEntity[]): Set<string> {
+	const workspaces = new Map(all.map((e) => [e.id, e.workspace]));
+	const keys = new Set<string>();
+	for (const e of all) for (const edge of lineageOf(e).edges) if (workspaces.get(edge.from) === e.workspace) keys.add(edgeKey(edge.from, edge.kind, edge.to));
+	return keys;
 }
 
 export interface DriftReport {
 	store: number;
 	search: { indexed: number; missing: string[]; extra: string[] };
-	lineage: { nodes: number; missing: string[]; extra: string[] };
+	/** Edges as `from|kind|to`: those the store implies but the graph lacks (or holds removed), and the reverse. */
+	lineage: { nodes: number; missing: string[]; extra: string[]; edges: { missing: string[]; extra: string[] } };
 	drift: boolean;
 }
 
 /** Both views, kept current entity by entity and rebuilt from the store as a whole. */
 class CatalogViews {
-	readonly search = new MemorySearch();
-	lineage = new LineageView();
+	readonly search: SearchPort;
+	lineage: LineageView;
 	/** Entities indexed while a lineage rebuild reads the store: replayed onto the new graph before the swap. */
 	private pending: CatalogEntity[] | null = null;
 	private rebuilding: Promise<unknown> = Promise.resolve();
 
-	constructor(private readonly store: CatalogStore) {}
+	constructor(
+		private readonly store: CatalogStore,
+		private readonly adapters: CatalogAdapters,
+	) {
+		this.search = adapters.search();
+		this.lineage = new LineageView(adapters.lineage());
+	}
 
 	/** Indexes one stored entity; idempotent. */
 	async index(e: CatalogEntity): Promise<void> {
@@ -93,7 +130,9 @@ class CatalogViews {
 		try {
 			const all = await this.store.list();
 			const models = new Map(all.filter((e): e is Model => e.kind === "model").map((m) => [m.id, m]));
-			const next = new LineageView();
+			const next = new LineageView(this.adapters.lineage());
+			// A persistent graph is rebuilt in place: what the store no longer implies goes first, then all is written again.
+			if (this.adapters.persistentLineage) await next.graph.prune(new Set(all.map((e) => e.id)), storeEdges(all));
 			// Nodes before edges: an edge needs both ends.
 			for (const e of all) await next.addNode(e);
 			for (const e of all) await next.addEdges(e);
@@ -102,14 +141,14 @@ class CatalogViews {
 			for (const e of this.pending) await next.addEdges(e);
 			const old = this.lineage;
 			this.lineage = next;
-			await old.graph.close();
+			if (old.graph !== next.graph) await old.graph.close();
 			return { entities: all.length };
 		} finally {
 			this.pending = null;
 		}
 	}
 
-	/** Ids in the store but not in a view, and the reverse (nodes only; edges are derived from the nodes' entities). */
+	/** Ids and edges in the store but not in a view, and the reverse. */
 	async check(): Promise<DriftReport> {
 		const all = await this.store.list();
 		const ids = new Set(all.map((e) => e.id));
@@ -120,22 +159,26 @@ class CatalogViews {
 			for (const h of page.hits) indexedIds.add(h.id);
 			if (offset + 1000 >= page.total) break;
 		}
-		const inGraph = await Promise.all(
+		// Each entity's live outgoing edges: undefined when it is not a node at all.
+		const graph = this.lineage.graph;
+		const outgoing = await Promise.all(
 			all.map((e) =>
-				this.lineage.graph.upstream(e.id, { depth: 1 }).then(
-					() => true,
-					(err) => (err instanceof LineageError && err.code === "not_found" ? false : Promise.reject(err)),
+				graph.downstream(e.id, { depth: 1 }).then(
+					(g) => g.edges.filter((edge) => edge.from === e.id).map((edge) => edgeKey(edge.from, edge.kind, edge.to)),
+					(err) => (err instanceof LineageError && err.code === "not_found" ? undefined : Promise.reject(err)),
 				),
 			),
 		);
-		const graphMissing = all.filter((_, i) => !inGraph[i]).map((e) => e.id);
+		const expectedEdges = storeEdges(all);
+		const graphEdges = new Set(outgoing.flatMap((keys) => keys ?? []));
+		const edges = { missing: [...expectedEdges].filter((k) => !graphEdges.has(k)), extra: [...graphEdges].filter((k) => !expectedEdges.has(k)) };
 		const indexed = await this.search.count();
-		const nodes = await this.lineage.graph.nodeCount();
+		const nodes = await graph.nodeCount();
 		const search = { indexed, missing: all.filter((e) => !indexedIds.has(e.id)).map((e) => e.id), extra: [...indexedIds].filter((id) => !ids.has(id)) };
-		const lineage = { nodes, missing: graphMissing, extra: [...this.lineage.workspaces.keys()].filter((id) => !ids.has(id)) };
+		const lineage = { nodes, missing: all.filter((_, i) => outgoing[i] === undefined).map((e) => e.id), extra: [...this.lineage.workspaces.keys()].filter((id) => !ids.has(id)), edges };
 		// The counts catch what the lists cannot name: documents or nodes of workspaces the store does not know.
 		const drift =
-			search.missing.length + search.extra.length + lineage.missing.length + lineage.extra.length > 0 ||
+			search.missing.length + search.extra.length + lineage.missing.length + lineage.extra.length + edges.missing.length + edges.extra.length > 0 ||
 			indexed !== all.length ||
 			nodes !== all.length;
 		return { store: all.length, search, lineage, drift };
@@ -146,10 +189,15 @@ interface CatalogThis extends Service {
 	publishEvent<T>(def: EventDefinition<T>, payload: T, opts?: PublishOptions): Promise<Published>;
 	store: CatalogStore;
 	views: CatalogViews;
+	runQueue: KeyedQueue;
+	/** The platform's blob store, where curation writes its versions' manifests. */
+	blobs: BlobStore;
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
 	claimUnique(scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void>;
 	reindexVersions(model: Model, versionIds: (string | undefined)[]): Promise<void>;
 	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
+	registerCurated(e: CurationVersionCreated, traceId: string | null): Promise<CatalogEntity>;
+	curatedDataset(e: CurationVersionCreated, traceId: string | null): Promise<Dataset>;
 }
 
 const STATUS = { invalid: [422, "INVALID"], not_found: [404, "NOT_FOUND"], conflict: [409, "CONFLICT"] } as const;
@@ -189,7 +237,8 @@ function traversal(p: TraversalParams): TraversalOptions {
 	return { depth: p.depth, workspaces: p.workspaces, ...(p.at === undefined ? {} : { at: p.at }) };
 }
 
-export function catalogService(config: PlatformConfig): ServiceSchema<ServiceSettingSchema, CatalogThis> {
+/** `adapters`: the search and lineage adapters, by default those the environment names (see catalog-adapters.ts). */
+export function catalogService(config: PlatformConfig, adapters: CatalogAdapters = catalogAdapters(config.catalog)): ServiceSchema<ServiceSettingSchema, CatalogThis> {
 	return {
 		name: SERVICE,
 		mixins: [DurableEventsMixin],
@@ -321,6 +370,31 @@ export function catalogService(config: PlatformConfig): ServiceSchema<ServiceSet
 					if (version) await this.views.search.upsert([toSearchDocument(version, model)]);
 				}
 			},
+			/**
+			 * A curated version as a version of its dataset, derived from the dataset's newest registered version.
+			 * Once stored it is only re-indexed and re-announced: a redelivery derives nothing again, so versions
+			 * registered since cannot change it.
+			 */
+			async registerCurated(this: CatalogThis, e: CurationVersionCreated, traceId: string | null): Promise<CatalogEntity> {
+				const dataset = await this.curatedDataset(e, traceId);
+				const stored = await this.store.get("dataset_version", curatedVersionId(e, dataset));
+				if (stored !== undefined) return this.register(stored, traceId);
+				const siblings = await this.views.lineage.graph.downstream(dataset.id, { depth: 1 });
+				const versions = await Promise.all(siblings.edges.filter((edge) => edge.kind === "version_of").map((edge) => this.store.get("dataset_version", edge.to)));
+				const source = curationSource(versions.filter((v) => v !== undefined));
+				const classes = (await curatedClasses(this.blobs, e.manifest_key)) ?? {};
+				if (Object.keys(classes).length === 0) this.logger.warn(`catalog: curated version ${e.version_id} of ${e.dataset}: no class distribution in its manifest ${e.manifest_key}`);
+				const version = curatedVersion(e, dataset, classes, source === undefined ? [] : [source], new Date());
+				await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+				return this.register(version, traceId);
+			},
+			/** The catalog dataset a curation's folder stands for: the one of that id in the workspace, else one registered for the folder. */
+			async curatedDataset(this: CatalogThis, e: CurationVersionCreated, traceId: string | null): Promise<Dataset> {
+				const named = namedDatasetId(e);
+				const dataset = named === undefined ? undefined : await this.store.get("dataset", named);
+				if (dataset?.workspace === e.workspace) return dataset;
+				return (await this.register(folderDataset(e, new Date()), traceId)) as Dataset;
+			},
 			/** Reindexes and announces the alias's last change; its msgId (the change's number) makes a re-publish a no-op. */
 			async aliasChanged(this: CatalogThis, model: Model, alias: string, traceId: string | null): Promise<void> {
 				const history = model.aliases[alias]!.history;
@@ -334,20 +408,34 @@ export function catalogService(config: PlatformConfig): ServiceSchema<ServiceSet
 			},
 		},
 		durableEvents: [
-			onEvent(IndexRuns, async function (this: CatalogThis, c) {
-				// The newer copy wins, so a redelivered or late event leaves the stored run as it is.
-				const { after } = await this.store.put("run", c.params.run_id, (current) => applyRunEvent(current, c.params));
-				await this.views.index(after);
+			onEvent(IndexCuratedVersions, async function (this: CatalogThis, c) {
+				await this.registerCurated(c.params, c.requestID);
 			}),
+			onEvent(
+				IndexRuns,
+				function (this: CatalogThis, c) {
+					// The newer copy wins, so a redelivered or late event leaves the stored run as it is.
+					return this.runQueue.run(c.params.run_id, async () => {
+						const { after } = await this.store.put("run", c.params.run_id, (current) => applyRunEvent(current, c.params));
+						await this.views.index(after);
+					});
+				},
+				{ concurrency: RUN_EVENT_CONCURRENCY },
+			),
 		],
 		async started(this: CatalogThis) {
 			this.store = await CatalogStore.open(busOf(this.broker).js, config.streamReplicas);
-			this.views = new CatalogViews(this.store);
+			this.blobs = openPlatformBlobs(config.assets);
+			this.views = new CatalogViews(this.store, adapters);
+			this.runQueue = new KeyedQueue();
 			const { entities } = await this.views.rebuild();
 			this.logger.info(`catalog: ${entities} entities indexed from the store`);
 		},
 		async stopped(this: CatalogThis) {
 			await this.views?.search.close();
+			await this.views?.lineage.graph.close();
+			await adapters.close();
+			this.blobs?.close?.();
 		},
 	};
 }

@@ -205,5 +205,19 @@ export function lineageContract(name: string, make: () => Promise<LineagePort>, 
 			assert.deepEqual(await p.exportOpenLineage("ep", { depth: 3 }), events, "stable across exports");
 			assert.deepEqual(await p.exportOpenLineage("ep", { depth: 1 }), [], "no run within reach");
 		});
+		it("prunes to the given nodes and edges: stale nodes with their edges, stale and removed edges go", async () => {
+			const p = await fresh();
+			await chain(p);
+			await node(p, "stale", "dataset_version");
+			await edge(p, "ds", "version_of", "stale");
+			await p.removeEdge("dv", "run", "input_to", T2);
+			await p.prune(new Set(["ds", "dv", "run", "model", "mv", "ep"]), new Set(["ds|version_of|dv", "dv|input_to|run", "run|produced|mv", "model|version_of|mv"]));
+			assert.equal(await p.nodeCount(), 6);
+			assert.deepEqual(edgeIds(await p.downstream("ds", { depth: 5 })), ["ds|version_of|dv"], "the removed edge is gone, not kept as history");
+			assert.deepEqual(edgeIds(await p.upstream("mv", { depth: 1 })), ["model|version_of|mv", "run|produced|mv"], "the edges kept are as they were");
+			assert.deepEqual(edgeIds(await p.upstream("ep", { depth: 1 })), [], "an edge left out of the set is gone");
+			await edge(p, "dv", "input_to", "run", T3);
+			assert.deepEqual(edgeIds(await p.downstream("dv", { depth: 1 })), ["dv|input_to|run"], "a pruned edge can be drawn again");
+		});
 	});
 }

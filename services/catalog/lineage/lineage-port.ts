@@ -77,6 +77,11 @@ export interface LineagePort {
 	exportJson(id: string, opts: TraversalOptions): Promise<LineageGraph>;
 	/** every run in exportJson's graph as a COMPLETE RunEvent with its direct inputs and outputs */
 	exportOpenLineage(id: string, opts: TraversalOptions): Promise<OpenLineageRunEvent[]>;
+	/**
+	 * For a graph that is a view of another store: deletes (history included) every node whose id is not in
+	 * `nodes`, with its edges, and every edge whose `edgeKey` is not in `edges` or that is marked removed.
+	 */
+	prune(nodes: ReadonlySet<string>, edges: ReadonlySet<string>): Promise<void>;
 	nodeCount(): Promise<number>;
 	close(): Promise<void>;
 }
@@ -170,6 +175,7 @@ export abstract class LineageBase implements LineagePort {
 	abstract upsertNode(n: LineageNode): Promise<void>;
 	abstract addEdge(e: LineageEdge): Promise<void>;
 	abstract removeEdge(from: string, to: string, kind: EdgeKind, at: string): Promise<void>;
+	abstract prune(nodes: ReadonlySet<string>, edges: ReadonlySet<string>): Promise<void>;
 	abstract nodeCount(): Promise<number>;
 	abstract close(): Promise<void>;
 	protected abstract traverse(id: string, dir: Direction, t: Traversal): Promise<LineageGraph>;

@@ -62,6 +62,11 @@ export class MemoryLineage extends LineageBase {
 		if (e.removed_at === undefined) this.g.setEdgeAttribute(key, "removed_at", when); // the first removal stands
 	}
 
+	async prune(nodes: ReadonlySet<string>, edges: ReadonlySet<string>): Promise<void> {
+		for (const id of this.g.nodes()) if (!nodes.has(id)) this.g.dropNode(id);
+		for (const key of this.g.edges()) if (!edges.has(key) || this.g.getEdgeAttribute(key, "removed_at") !== undefined) this.g.dropEdge(key);
+	}
+
 	protected async traverse(id: string, dir: Direction, t: Traversal): Promise<LineageGraph> {
 		if (!this.g.hasNode(id)) throw new LineageError(`unknown node ${id}`, "not_found");
 		const ws = t.workspaces && new Set(t.workspaces);

@@ -37,6 +37,12 @@ const REMOVE_EDGE = `MATCH (:Entity {id: $from})-[r:LINEAGE {kind: $kind}]->(:En
 SET r.removed_at = coalesce(r.removed_at, $at)
 RETURN count(r) AS n`;
 
+export const PRUNE_NODES = "MATCH (n:Entity) WHERE NOT n.id IN $ids DETACH DELETE n";
+
+export const PRUNE_EDGES = `MATCH (a:Entity)-[r:LINEAGE]->(b:Entity)
+WHERE r.removed_at IS NOT NULL OR NOT (a.id + '|' + r.kind + '|' + b.id) IN $edges
+DELETE r`;
+
 const NODE_COUNT = "MATCH (n:Entity) RETURN count(n) AS n";
 
 /**
@@ -131,6 +137,11 @@ export class Neo4jLineage extends LineageBase {
 	async removeEdge(from: string, to: string, kind: EdgeKind, at: string): Promise<void> {
 		const rows = await this.query(REMOVE_EDGE, { from, to, kind, at: isoTime(at, "at") }, "write");
 		if (rows.length === 0 || toNumber(rows[0]!.get("n")) === 0) throw new LineageError(`no edge ${edgeKey(from, kind, to)}`, "not_found");
+	}
+
+	async prune(nodes: ReadonlySet<string>, edges: ReadonlySet<string>): Promise<void> {
+		await this.query(PRUNE_NODES, { ids: [...nodes] }, "write");
+		await this.query(PRUNE_EDGES, { edges: [...edges] }, "write");
 	}
 
 	protected async traverse(id: string, dir: Direction, t: Traversal): Promise<LineageGraph> {
