@@ -206,7 +206,7 @@ function readAssets(r: Reader, env: Env, opts: { dataDir: string; storageUrl: st
 	const region = r.string("S3_REGION", "us-east-1");
 	const forcePathStyle = r.oneOf("S3_FORCE_PATH_STYLE", ["true", "false"], endpoint ? "true" : "false") === "true";
 	if (bucket && !S3_BUCKET_NAME.test(bucket)) r.problems.push(`S3_BUCKET=${JSON.stringify(bucket)}: expected a bucket name of 3 to 63 lowercase letters, digits, '.' and '-'`);
-	if (endpoint && !/^https?:\/\/[^\s/]+(\/\S*)?$/.test(endpoint)) r.problems.push(`S3_ENDPOINT: ${JSON.stringify(maskUrl(endpoint))} is not an http(s) URL`);
+	if (endpoint && !HTTP_URL.test(endpoint)) r.problems.push(`S3_ENDPOINT: ${JSON.stringify(maskUrl(endpoint))} is not an http(s) URL`);
 	if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) r.problems.push("S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY: set both or neither");
 	// Loose on purpose: S3-compatible stores name regions their own way ("auto", "garage").
 	if (!/^[a-z0-9-]{2,32}$/.test(region)) r.problems.push(`S3_REGION=${JSON.stringify(region)}: expected a region name such as us-east-1`);
@@ -217,7 +217,7 @@ function readAssets(r: Reader, env: Env, opts: { dataDir: string; storageUrl: st
 	const signingKey = r.string("BLOB_SIGNING_KEY", "");
 	if (signingKey && signingKey.length < 32) r.problems.push("BLOB_SIGNING_KEY: expected at least 32 characters (the value is not shown)");
 	const publicUrl = r.string("PUBLIC_URL", `http://${opts.gatewayHost}:${opts.gatewayPort}`).replace(/\/+$/, "");
-	if (!/^https?:\/\/[^\s/]+(\/\S*)?$/.test(publicUrl)) r.problems.push(`PUBLIC_URL: ${JSON.stringify(maskUrl(publicUrl))} is not an http(s) URL`);
+	if (!HTTP_URL.test(publicUrl)) r.problems.push(`PUBLIC_URL: ${JSON.stringify(maskUrl(publicUrl))} is not an http(s) URL`);
 	return {
 		...(bucket
 			? {
@@ -318,7 +318,7 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 	const llmUrl = r.string("INTENT_LLM_URL", "");
 	const llmApiKey = r.string("INTENT_LLM_API_KEY", "");
 	if (Boolean(llmUrl) !== Boolean(llmApiKey)) r.problems.push("INTENT_LLM_URL and INTENT_LLM_API_KEY: set both or neither");
-	if (llmUrl && !/^https?:\/\/\S+$/.test(llmUrl)) r.problems.push(`INTENT_LLM_URL: ${JSON.stringify(maskUrl(llmUrl))} is not an http(s) URL`);
+	if (llmUrl && !HTTP_URL.test(llmUrl)) r.problems.push(`INTENT_LLM_URL: ${JSON.stringify(maskUrl(llmUrl))} is not an http(s) URL`);
 	// Read ahead of the object because the assets section needs them; in this order, problems stay in the table's order.
 	const logLevel = r.oneOf("LOG_LEVEL", LOG_LEVELS, "info");
 	const gatewayHost = r.string("GATEWAY_HOST", "127.0.0.1");

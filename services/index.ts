@@ -37,7 +37,7 @@ export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: Ser
 	intent: (config) => intentService(config),
 	assets: (config) => assetsService(config),
 	curation: (config) => curationService(config),
-	authz: (config) => authzService({ adminPassword: config.authz.adminPassword, streamReplicas: config.streamReplicas }),
+	authz: (config) => authzService({ adminPassword: config.authz.adminPassword, streamReplicas: config.streamReplicas, oidc: config.authz.oidc }),
 };
 
 export const SERVICE_NAMES = Object.keys(SERVICE_FACTORIES);

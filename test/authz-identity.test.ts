@@ -4,18 +4,16 @@
  * signs ID tokens with a key whose JWKS it serves). Every login and change must leave an audit record.
  */
 import assert from "node:assert/strict";
-import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { ConfigError, loadConfig } from "../lib/config";
 import { MemoryAuditLog } from "../services/authz/audit/memory-audit";
 import { openAuthz, type Authz } from "../services/authz/authz-context";
 import { AuthzError } from "../services/authz/errors";
-import { loadJose, type CryptoKey, type JoseModule } from "../services/authz/identity/jose";
 import { OidcLogin } from "../services/authz/identity/oidc";
 import { linkedUsers, type OidcLink } from "../services/authz/identity/oidc-users";
 import { argon2Hashing } from "../services/authz/identity/passwords";
 import { MemoryStore } from "../services/authz/store";
+import { StubIdp } from "./support/stub-idp";
 
 const T0 = Date.parse("2026-03-01T00:00:00Z");
 const meta = { actor: "root" };
@@ -179,61 +177,6 @@ describe("authz identity: API keys", () => {
 	});
 });
 
-/** A minimal OpenID provider: authorize (recorded by the test), token endpoint with PKCE check, JWKS. */
-class StubIdp {
-	readonly clientId = "savassan";
-	issuer = "";
-	private server!: Server;
-	private jose!: JoseModule;
-	private key!: CryptoKey;
-	private readonly codes = new Map<string, { challenge: string; nonce: string; claims: Record<string, unknown>; signWith?: CryptoKey }>();
-
-	async start(): Promise<void> {
-		this.jose = await loadJose();
-		const { privateKey, publicKey } = await this.jose.generateKeyPair("RS256");
-		this.key = privateKey;
-		const publicJwk = { ...(await this.jose.exportJWK(publicKey)), kid: "idp-1", alg: "RS256", use: "sig" };
-		this.server = createServer((req, res) => {
-			const send = (status: number, body: unknown): void => void res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(body));
-			if (req.url === "/jwks") return send(200, { keys: [publicJwk] });
-			if (req.url !== "/token" || req.method !== "POST") return send(404, { error: "not_found" });
-			let body = "";
-			req.on("data", (c: Buffer) => (body += c.toString()));
-			req.on("end", async (): Promise<void> => {
-				const form = new URLSearchParams(body);
-				const grant = this.codes.get(form.get("code") ?? "");
-				this.codes.delete(form.get("code") ?? "");
-				if (!grant || form.get("client_id") !== this.clientId) return send(400, { error: "invalid_grant" });
-				if (createHash("sha256").update(form.get("code_verifier") ?? "").digest("base64url") !== grant.challenge) return send(400, { error: "invalid_grant", error_description: "PKCE verification failed" });
-				const now = Math.floor(Date.now() / 1000);
-				// The test's claims go last, to make a token wrong in exactly one way.
-				const claims = { iss: this.issuer, sub: "zoe-123", aud: this.clientId, iat: now, exp: now + 300, nonce: grant.nonce, email: "zoe@example.com", name: "Zoe", ...grant.claims };
-				const idToken = await new this.jose.SignJWT(claims).setProtectedHeader({ alg: "RS256", kid: "idp-1" }).sign(grant.signWith ?? this.key);
-				send(200, { access_token: "idp-access", token_type: "Bearer", id_token: idToken });
-			});
-		});
-		await new Promise<void>((r) => this.server.listen(0, "127.0.0.1", r));
-		this.issuer = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-	}
-
-	/** What the browser's visit to the authorize URL does: the user signs in, the IdP hands back a code. */
-	authorize(url: string, claims: Record<string, unknown> = {}, signWith?: CryptoKey): string {
-		const p = new URL(url).searchParams;
-		assert.equal(p.get("code_challenge_method"), "S256");
-		const code = `code-${this.codes.size}-${Math.random()}`;
-		this.codes.set(code, { challenge: p.get("code_challenge")!, nonce: p.get("nonce")!, claims, signWith });
-		return code;
-	}
-
-	async otherKey(): Promise<CryptoKey> {
-		return (await this.jose.generateKeyPair("RS256")).privateKey;
-	}
-
-	stop(): Promise<void> {
-		return new Promise((r) => this.server.close(() => r()));
-	}
-}
-
 describe("authz identity: OIDC sign-in against a stub IdP", () => {
 	const idp = new StubIdp();
 	let authz: Authz;
@@ -284,4 +227,31 @@ describe("authz identity: OIDC sign-in against a stub IdP", () => {
 			assert.match(rec!.reason, message);
 		});
 	}
+});
+
+describe("authz identity: OIDC client configuration (AUTHZ_OIDC_*)", () => {
+	const full = { AUTHZ_OIDC_ISSUER: "https://idp.example", AUTHZ_OIDC_CLIENT_ID: "savassan", AUTHZ_OIDC_REDIRECT_URL: "https://savassan.example/auth/callback" };
+	const problems = (env: Record<string, string>) => {
+		try {
+			loadConfig(env, []);
+		} catch (err) {
+			assert.ok(err instanceof ConfigError, String(err));
+			return err.message;
+		}
+		assert.fail("the configuration was accepted");
+	};
+
+	it("reads the client when issuer, client id and redirect URL are all set, the secret being optional", () => {
+		assert.equal(loadConfig({}, []).authz.oidc, undefined);
+		assert.deepEqual(loadConfig(full, []).authz.oidc, { issuer: full.AUTHZ_OIDC_ISSUER, clientId: "savassan", redirectUrl: full.AUTHZ_OIDC_REDIRECT_URL });
+		assert.equal(loadConfig({ ...full, AUTHZ_OIDC_CLIENT_SECRET: "s3cret" }, []).authz.oidc?.clientSecret, "s3cret");
+	});
+
+	it("refuses a partial client with a sentence naming what is missing, and non-http URLs", () => {
+		assert.match(problems({ AUTHZ_OIDC_ISSUER: full.AUTHZ_OIDC_ISSUER }), /AUTHZ_OIDC_CLIENT_ID, AUTHZ_OIDC_REDIRECT_URL: OIDC sign-in needs AUTHZ_OIDC_ISSUER, AUTHZ_OIDC_CLIENT_ID and AUTHZ_OIDC_REDIRECT_URL together/);
+		assert.match(problems({ AUTHZ_OIDC_CLIENT_SECRET: "s3cret" }), /AUTHZ_OIDC_CLIENT_SECRET: set AUTHZ_OIDC_ISSUER, AUTHZ_OIDC_CLIENT_ID and AUTHZ_OIDC_REDIRECT_URL too/);
+		const bad = problems({ ...full, AUTHZ_OIDC_ISSUER: "idp.example", AUTHZ_OIDC_CLIENT_SECRET: "s3cret" });
+		assert.match(bad, /AUTHZ_OIDC_ISSUER: "idp.example" is not an http\(s\) URL/);
+		assert.doesNotMatch(bad, /s3cret/);
+	});
 });

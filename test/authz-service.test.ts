@@ -1,22 +1,32 @@
-import { ServiceBroker, type Middleware } from "moleculer";
+import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HEADERS } from "../events/headers";
 import { lastOnSubject } from "../events/stream-reader";
 import { STREAMS } from "../events/streams";
 import { subjects } from "../events/subjects";
 import { busOf } from "../lib/moleculer/bus.middleware";
-import { AuthzMiddleware, type EdgeMeta } from "../lib/moleculer/authz.middleware";
-import { brokerOptions } from "../moleculer.config";
+import type { EdgeMeta } from "../lib/moleculer/authz.middleware";
 import type { AuditRecord } from "../services/authz/audit/audit";
 import { authzService, BOOTSTRAP_ADMIN } from "../services/authz/authz.service";
 import { escapeKey } from "../services/authz/kv-store";
 import type { TokenPair } from "../services/authz/identity/tokens";
 import type { AnyServiceSchema } from "../services/index";
+import { assetsService } from "../services/assets/assets.service";
+import { curationService } from "../services/curation/curation.service";
+import { deadLettersService } from "../services/deadletters/deadletters.service";
+import { executionService } from "../services/execution/execution.service";
+import type { Run } from "../services/execution/run";
 import type { IntentParse } from "../services/intent/intent-store";
 import { intentService } from "../services/intent/intent.service";
-import { testConfig, testSchemas } from "./support/broker";
+import { telemetryService } from "../services/telemetry/telemetry.service";
+import { startBroker, testConfig } from "./support/broker";
 import { startTestNats, type TestNats } from "./support/nats";
+import { StubIdp } from "./support/stub-idp";
+import { waitFor } from "./support/wait";
 
 const WS_A = "ws-a";
 const WS_B = "ws-b";
@@ -29,19 +39,23 @@ type ClientError = Error & { code: number; type: string; data?: Record<string, u
 let nats: TestNats;
 let authzNode: ServiceBroker;
 let targetNode: ServiceBroker;
+/** The execution service's data; it has no NATS authority, so runs fail at start (and stay put for the tests). */
+let dataDir: string;
 
-/** A broker wired like the platform's, with AuthzMiddleware where moleculer.config.ts puts it (inside validation). */
-async function startNode(nodeId: string, services: AnyServiceSchema[]): Promise<ServiceBroker> {
-	const options = brokerOptions(testConfig({ NODE_ID: nodeId }), nats.endpoint, testSchemas);
-	const middlewares = options.middlewares as Middleware[];
-	middlewares.splice(middlewares.findIndex((m) => (m as { name?: string }).name === "ParamsValidation"), 0, AuthzMiddleware());
-	const broker = new ServiceBroker(options);
-	for (const s of services) broker.createService(s);
-	await broker.start();
-	return broker;
-}
+/** A broker wired like the platform's (moleculer.config.ts registers AuthzMiddleware inside validation). */
+const startNode = (nodeId: string, services: AnyServiceSchema[], env: Record<string, string> = {}) => startBroker(nats.endpoint, nodeId, services, env);
 
-const startAuthz = () => startNode("authz-1", [authzService({ adminPassword: ADMIN_PASSWORD, streamReplicas: 1, throttle: { maxFailures: 3, windowMs: 60_000, lockMs: 60_000 } })]);
+const idp = new StubIdp();
+const REDIRECT_URL = "http://127.0.0.1:8080/auth/callback";
+const startAuthz = () =>
+	startNode("authz-1", [
+		authzService({
+			adminPassword: ADMIN_PASSWORD,
+			streamReplicas: 1,
+			throttle: { maxFailures: 3, windowMs: 60_000, lockMs: 60_000 },
+			oidc: { issuer: idp.issuer, clientId: idp.clientId, redirectUrl: REDIRECT_URL },
+		}),
+	]);
 
 /** A call as an edge forwards it from outside: the caller's credential in meta, marked as coming from an edge. */
 function edge<T>(action: string, params: object, auth?: EdgeMeta["auth"]): Promise<T> {
@@ -67,23 +81,33 @@ async function audit(query: Record<string, unknown>, as: TokenPair): Promise<Aud
 let admin: TokenPair;
 let viewer: TokenPair;
 let editor: TokenPair;
+let otherEditor: TokenPair;
 let parseInA: IntentParse;
 let parseInB: IntentParse;
 
 describe("authz service and middleware: edge calls are authenticated, decided and audited", () => {
 	before(async () => {
 		nats = await startTestNats();
+		await idp.start();
 		authzNode = await startAuthz();
-		targetNode = await startNode("target-1", [intentService(testConfig())]);
+		dataDir = mkdtempSync(join(tmpdir(), "savassan-authz-"));
+		const env = { DATA_DIR: dataDir, NATS_AUTHORITY: join(dataDir, "no-authority.json") };
+		const config = testConfig(env);
+		targetNode = await startNode(
+			"target-1",
+			[intentService(config), executionService(config, { nats: nats.endpoint }), telemetryService(), deadLettersService(), curationService(config), assetsService(config)],
+			env,
+		);
 		admin = await login(BOOTSTRAP_ADMIN, ADMIN_PASSWORD);
 		const as = bearer(admin);
 		for (const ws of [WS_A, WS_B]) await edge("authz.workspaces.put", { id: ws, name: ws }, as);
-		for (const [user, role] of [["vic", "viewer"], ["eda", "editor"]] as const) {
+		for (const [user, role] of [["vic", "viewer"], ["eda", "editor"], ["edb", "editor"]] as const) {
 			await edge("authz.users.put", { id: user, name: user, password: PASSWORD }, as);
 			await edge("authz.bindings.add", { subject: { kind: "user", id: user }, role, scope: WS_A }, as);
 		}
 		viewer = await login("vic");
 		editor = await login("eda");
+		otherEditor = await login("edb");
 		// Internal calls (no edge mark) are trusted: the fixtures are made that way in both workspaces.
 		parseInA = await targetNode.call<IntentParse, object>("intent.parse", { workspace: WS_A, text: BRIEF });
 		parseInB = await targetNode.call<IntentParse, object>("intent.parse", { workspace: WS_B, text: BRIEF });
@@ -93,6 +117,8 @@ describe("authz service and middleware: edge calls are authenticated, decided an
 		await targetNode?.stop();
 		await authzNode?.stop();
 		await nats?.stop();
+		await idp.stop();
+		if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 	});
 
 	it("refuses an edge call without a credential, or with a bad one, with 401", async () => {
@@ -129,6 +155,52 @@ describe("authz service and middleware: edge calls are authenticated, decided an
 		await assert.rejects(edge("intent.parse", { workspace: WS_B, text: BRIEF }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
 		const decisions = await audit({ kind: "decision", user: "eda", resource: "Workspace:" }, admin);
 		assert.deepEqual(decisions.map((r) => `${r.workspace}:${r.result}:${r.policies?.join(",")}`).sort(), [`${WS_A}:allow:system:editor-create`, `${WS_B}:deny:`]);
+	});
+
+	it("records the edge caller as owner of its parse and run, so an Editor may retry its own run but not another's", async () => {
+		const parse = await edge<IntentParse>("intent.parse", { workspace: WS_A, text: BRIEF, request_id: "owned-parse" }, bearer(editor));
+		assert.equal(parse.owner, "eda");
+		assert.equal(parseInA.owner, undefined, "an internal call has no owner");
+		const submitted = await edge<Run>("execution.submit", { workspace: WS_A, command: ["true"], request_id: "owned-run" }, bearer(editor));
+		assert.equal(submitted.owner, "eda");
+		// Without a NATS authority the run fails at start: a state both cancel and retry are decided on.
+		await waitFor("the run to fail", async () => (await targetNode.call<Run, object>("execution.get", { id: submitted.id })).status === "FAILED");
+		for (const action of ["execution.retry", "execution.cancel"]) {
+			await assert.rejects(edge(action, { id: submitted.id }, bearer(otherEditor)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "no policy permits")));
+		}
+		const retried = await edge<Run>("execution.retry", { id: submitted.id }, bearer(editor));
+		assert.deepEqual([retried.id, retried.retry_count, retried.owner], [submitted.id, 1, "eda"]);
+	});
+
+	it("signs in through the OpenID provider without a credential, and the session is refused until the user is bound", async () => {
+		const begun = await edge<{ authorize_url: string; state: string }>("authz.oidc.begin", {});
+		const url = new URL(begun.authorize_url);
+		assert.deepEqual([url.origin + url.pathname, url.searchParams.get("state"), url.searchParams.get("redirect_uri")], [`${idp.issuer}/authorize`, begun.state, REDIRECT_URL]);
+		const code = idp.authorize(begun.authorize_url);
+		const session = await edge<TokenPair>("authz.oidc.complete", { code, state: begun.state });
+		// Authenticated (not a 401), with no role anywhere yet.
+		await assert.rejects(edge("intent.list", { workspace: WS_A }, bearer(session)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "no policy permits")));
+		const [signIn] = await audit({ kind: "login", limit: 1 }, admin);
+		assert.deepEqual([signIn?.action, signIn?.result], ["login.oidc", "success"]);
+		await edge("authz.bindings.add", { subject: { kind: "user", id: signIn!.actor }, role: "viewer", scope: WS_A }, bearer(admin));
+		await edge("intent.list", { workspace: WS_A }, bearer(session));
+		// The state is single-use: a replayed callback is refused.
+		await assert.rejects(edge("authz.oidc.complete", { code, state: begun.state }), rejectsWith(401, "UNAUTHENTICATED", (e) => assert.match(e.message, /not started here or took too long/)));
+	});
+
+	it("decides one edge call per service family: telemetry, dead letters, curation, assets", async () => {
+		// Alert rules: the workspace's admins (here the platform admin), not its editors; deleting reads the rule's workspace first.
+		const rule = { id: "slow-loss", name: "loss stuck", workspace: WS_A, metric: "loss", op: ">", threshold: 5 };
+		await assert.rejects(edge("telemetry.rules.create", rule, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+		await edge("telemetry.rules.create", rule, bearer(admin));
+		await assert.rejects(edge("telemetry.rules.delete", { id: rule.id }, bearer(editor)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.cedar_action, "alerts.rules.manage")));
+		assert.deepEqual(await edge("telemetry.rules.delete", { id: rule.id }, bearer(admin)), { id: rule.id, deleted: true });
+		await assert.rejects(edge("deadletters.stats", {}, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+		await edge("deadletters.stats", {}, bearer(admin));
+		for (const action of ["curation.list", "assets.list"]) {
+			await edge(action, { workspace: WS_A }, bearer(viewer));
+			await assert.rejects(edge(action, { workspace: WS_B }, bearer(viewer)), rejectsWith(403, "FORBIDDEN"));
+		}
 	});
 
 	it("denies actions no rule covers, and everything in authz but logging in to non-admins", async () => {

@@ -298,4 +298,11 @@ describe("catalog service", () => {
 		assert.deepEqual(ghost.hits.map((h) => h.id), ["ds-ghost"]);
 		assert.equal((await call<DriftReport>("check", {})).drift, false);
 	});
+
+	it("an authenticated caller registers as itself, whatever owner the params name", async () => {
+		const asEve = <T>(action: string, params: object) => broker.call<T, object>(`catalog.${action}`, params, { meta: { principal: "eve" } });
+		const ds = await asEve<{ owner: string }>("datasets.register", { id: "eve-ds", name: "Eve's", workspace: WS, owner: "mallory" });
+		assert.equal(ds.owner, "eve");
+		assert.equal((await call<{ owner: string }>("datasets.register", { id: "int-ds", name: "Internal", workspace: WS, owner: "svc" })).owner, "svc", "internal calls name their owner");
+	});
 });

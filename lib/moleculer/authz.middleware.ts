@@ -1,5 +1,5 @@
 import { Errors, type ActionHandler, type ActionSchema, type Context, type Middleware } from "moleculer";
-import { ACTION_MAP, PUBLIC_ACTIONS, UnscopedCallError, type ActionRule, type Lookup } from "../../services/authz/action-map";
+import { ACTION_MAP, decideEach, PUBLIC_ACTIONS, resourcesOf, UnscopedCallError, type ActionRule, type Lookup } from "../../services/authz/action-map";
 import type { Decision } from "../../services/authz/policy/decision-point";
 import type { ResourceRef } from "../../services/authz/policy/entities";
 import { defineMiddleware } from "./middleware";
@@ -72,21 +72,23 @@ async function authenticate(ctx: Context, name: string, auth: EdgeMeta["auth"]):
 
 async function decide(ctx: Context<Record<string, unknown>, EdgeMeta>, name: string, rule: ActionRule, caller: Authenticated): Promise<Decision> {
 	const lookup: Lookup = (getAction, params) => ctx.call(getAction, params);
-	let resource: ResourceRef;
+	let resources: ResourceRef[];
 	try {
-		resource = await rule.resource({ params: ctx.params ?? {}, principal: caller.user_id, lookup });
+		resources = await resourcesOf(rule, { params: ctx.params ?? {}, principal: caller.user_id, lookup });
 	} catch (err) {
 		if (err instanceof UnscopedCallError) throw forbidden(name, ctx.requestID, err.message, rule.cedar);
 		throw err;
 	}
 	const context: Record<string, string> = { via: caller.via, ...(ctx.meta.source ? { source: ctx.meta.source } : {}) };
-	return ctx.call<Decision, AuthorizeParams>("authz.authorize", {
-		principal: caller.user_id,
-		action: rule.cedar,
-		resource,
-		context,
-		...(ctx.requestID ? { trace_id: ctx.requestID } : {}),
-	});
+	return decideEach(resources, (resource) =>
+		ctx.call<Decision, AuthorizeParams>("authz.authorize", {
+			principal: caller.user_id,
+			action: rule.cedar,
+			resource,
+			context,
+			...(ctx.requestID ? { trace_id: ctx.requestID } : {}),
+		}),
+	);
 }
 
 function forbidden(name: string, traceId: string | null, reason: string, cedar?: string, policies?: string[]): Errors.MoleculerClientError {

@@ -7,6 +7,8 @@ import { Directory, memoryDirectoryStores, type DirectoryStores } from "./direct
 import { LocalAccounts, type Account } from "./identity/accounts";
 import { ApiKeys, type ApiKeyRecord } from "./identity/api-keys";
 import { Keyring, type SigningKeyRecord } from "./identity/keyring";
+import type { PendingLogin } from "./identity/oidc";
+import type { OidcLink } from "./identity/oidc-users";
 import { argon2Hashing, type PasswordHashing } from "./identity/passwords";
 import { DEFAULT_THROTTLE, LoginThrottle, type AttemptState, type ThrottleOptions } from "./identity/throttle";
 import { TokenService, type TokenStores } from "./identity/tokens";
@@ -24,6 +26,9 @@ export interface AuthzStores {
 	signingKeys: RecordStore<SigningKeyRecord>;
 	tokens: TokenStores;
 	apiKeys: RecordStore<ApiKeyRecord>;
+	/** OIDC sign-ins begun and not yet completed (any instance may complete one), and IdP identities → users. */
+	oidcPending: RecordStore<PendingLogin>;
+	oidcLinks: RecordStore<OidcLink>;
 }
 
 export function memoryAuthzStores(): AuthzStores {
@@ -35,6 +40,8 @@ export function memoryAuthzStores(): AuthzStores {
 		signingKeys: new MemoryStore(),
 		tokens: { families: new MemoryStore(), denied: new MemoryStore() },
 		apiKeys: new MemoryStore(),
+		oidcPending: new MemoryStore(),
+		oidcLinks: new MemoryStore(),
 	};
 }
 

@@ -1,3 +1,4 @@
+import type { OidcClientSettings } from "../../lib/config";
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import type { Authenticated, AuthorizeParams, EdgeMeta } from "../../lib/moleculer/authz.middleware";
@@ -6,8 +7,11 @@ import { StreamAuditLog } from "./audit/stream-audit";
 import { openAuthz, type Authz, type AuthzStores } from "./authz-context";
 import { PLATFORM, type ChangeMeta, type RoleBinding } from "./directory/model";
 import { AuthzError } from "./errors";
+import { discoverOidc, OidcLogin } from "./identity/oidc";
+import { linkedUsers } from "./identity/oidc-users";
 import type { ThrottleOptions } from "./identity/throttle";
-import { openKvAuthzStores } from "./kv-store";
+import { kvAuthzStores, openAuthzBucket } from "./kv-store";
+import { followAuthzChanges, type AuthzFollower } from "./kv-watch";
 import type { DraftChange } from "./policy/policy-index";
 
 /**
@@ -26,13 +30,19 @@ export interface AuthzServiceSettings {
 	adminPassword?: string;
 	streamReplicas: number;
 	throttle?: ThrottleOptions;
+	/** Sign-in through this OpenID provider (AUTHZ_OIDC_*); without it the oidc actions say it is not configured. */
+	oidc?: OidcClientSettings;
 }
 
 interface AuthzThis extends Service {
 	authz: Authz;
 	stores: AuthzStores;
 	audit: StreamAuditLog;
+	follower: AuthzFollower;
+	/** Discovered on first use, so the provider may come up after the platform. */
+	oidcLogin?: Promise<OidcLogin>;
 	bootstrap(password: string): Promise<void>;
+	oidc(): Promise<OidcLogin>;
 }
 
 type Ctx<P> = Context<P, EdgeMeta>;
@@ -46,6 +56,11 @@ function clientError(err: unknown): never {
 	}
 	const [status, type] = ({ not_found: [404, "NOT_FOUND"], conflict: [409, "CONFLICT"], unauthenticated: [401, "UNAUTHENTICATED"], locked: [423, "LOCKED"] } as const)[err.code];
 	throw new Errors.MoleculerClientError(err.message, status, type);
+}
+
+/** Where a sign-in comes from, for its audit record and its session. */
+function loginMeta(ctx: Ctx<unknown>): { source?: string; trace_id?: string } {
+	return { ...(ctx.meta.source ? { source: ctx.meta.source } : {}), ...(ctx.requestID ? { trace_id: ctx.requestID } : {}) };
 }
 
 function changeMeta(ctx: Ctx<unknown>): ChangeMeta {
@@ -116,11 +131,21 @@ export function authzService(settings: AuthzServiceSettings): ServiceSchema<Serv
 				return this.authz.decisions.authorize(ctx.params);
 			},
 			login(this: AuthzThis, ctx: Ctx<{ username: string; password: string }>) {
-				const meta = { ...(ctx.meta.source ? { source: ctx.meta.source } : {}), ...(ctx.requestID ? { trace_id: ctx.requestID } : {}) };
+				const meta = loginMeta(ctx);
 				return audited(this, async () => {
 					const userId = await this.authz.accounts.login({ username: ctx.params.username, password: ctx.params.password, ...meta });
 					return this.authz.tokens.issue(userId, meta);
 				});
+			},
+			async "oidc.begin"(this: AuthzThis) {
+				const { url, state } = await (await this.oidc()).begin();
+				return { authorize_url: url, state };
+			},
+			/** The code and state the provider sent the browser back with → a session, like a password login. */
+			async "oidc.complete"(this: AuthzThis, ctx: Ctx<{ code: string; state: string }>) {
+				const oidc = await this.oidc();
+				const meta = loginMeta(ctx);
+				return audited(this, async () => this.authz.tokens.issue(await oidc.complete(ctx.params.code, ctx.params.state, meta), meta));
 			},
 			refresh(this: AuthzThis, ctx: Ctx<{ refresh_token: string }>) {
 				return audited(this, () => this.authz.tokens.refresh(ctx.params.refresh_token, { ...(ctx.requestID ? { trace_id: ctx.requestID } : {}) }));
@@ -202,6 +227,23 @@ export function authzService(settings: AuthzServiceSettings): ServiceSchema<Serv
 			},
 		},
 		methods: {
+			oidc(this: AuthzThis): Promise<OidcLogin> {
+				const client = settings.oidc;
+				if (!client) {
+					return Promise.reject(
+						new Errors.MoleculerClientError("OIDC sign-in is not configured: set AUTHZ_OIDC_ISSUER, AUTHZ_OIDC_CLIENT_ID and AUTHZ_OIDC_REDIRECT_URL.", 404, "OIDC_NOT_CONFIGURED"),
+					);
+				}
+				this.oidcLogin ??= discoverOidc(client.issuer, { client_id: client.clientId, redirect_uri: client.redirectUrl, ...(client.clientSecret ? { client_secret: client.clientSecret } : {}) }).then(
+					(config) => new OidcLogin(config, this.stores.oidcPending, linkedUsers(this.authz.directory, this.stores.oidcLinks), this.audit),
+					(err: Error) => {
+						// Try again at the next sign-in: the provider may just be starting.
+						this.oidcLogin = undefined;
+						throw new Errors.MoleculerError(`The identity provider ${client.issuer} cannot be reached: ${err.message}.`, 503, "OIDC_UNAVAILABLE");
+					},
+				);
+				return this.oidcLogin;
+			},
 			async bootstrap(this: AuthzThis, password: string) {
 				if ((await this.stores.directory.users.list()).length) return;
 				const meta: ChangeMeta = { actor: "system" };
@@ -215,8 +257,12 @@ export function authzService(settings: AuthzServiceSettings): ServiceSchema<Serv
 		async started(this: AuthzThis) {
 			const bus = busOf(this.broker);
 			this.audit = new StreamAuditLog(bus.js, bus.acked, (id, err) => this.logger.error(`authz: audit record ${id} could not be stored: ${err.message}`));
-			this.stores = await openKvAuthzStores(bus.js, settings.streamReplicas);
+			const kv = await openAuthzBucket(bus.js, settings.streamReplicas);
+			// Other authz instances change policies and the directory too: follow the bucket from before the load.
+			this.follower = await followAuthzChanges(kv, (err) => this.logger.error(`authz: stopped following changes of other instances: ${err.message}`));
+			this.stores = kvAuthzStores(kv);
 			this.authz = await openAuthz({ audit: this.audit, stores: this.stores, ...(settings.throttle ? { throttle: settings.throttle } : {}) });
+			this.follower.start(this.authz);
 			if (settings.adminPassword) {
 				await this.bootstrap(settings.adminPassword).catch((err: Error) => {
 					throw new Error(`authz: cannot create the ${BOOTSTRAP_ADMIN} user from AUTHZ_ADMIN_PASSWORD: ${err.message}`);
@@ -224,6 +270,7 @@ export function authzService(settings: AuthzServiceSettings): ServiceSchema<Serv
 			}
 		},
 		async stopped(this: AuthzThis) {
+			this.follower?.stop();
 			await this.audit?.flush();
 		},
 	};

@@ -24,6 +24,25 @@ export function escapeKey(key: string): string {
 	return out;
 }
 
+/** The inverse of escapeKey: a key as its store was given it. */
+export function unescapeKey(escaped: string): string {
+	const bytes: number[] = [];
+	for (let i = 0; i < escaped.length; i++) {
+		if (escaped[i] === "=") {
+			bytes.push(parseInt(escaped.slice(i + 1, i + 3), 16));
+			i += 2;
+		} else bytes.push(escaped.charCodeAt(i));
+	}
+	return Buffer.from(bytes).toString("utf8");
+}
+
+/** A bucket key → its record kind and the record's own key. */
+export function recordKeyOf(kvKey: string): { kind: string; key: string } {
+	const dot = kvKey.indexOf(".");
+	const rest = kvKey.slice(dot + 1);
+	return { kind: kvKey.slice(0, dot), key: rest === "=" ? "" : unescapeKey(rest) };
+}
+
 export class KvRecordStore<T> implements RecordStore<T> {
 	constructor(
 		private readonly kv: KV,
@@ -60,9 +79,13 @@ export class KvRecordStore<T> implements RecordStore<T> {
 	}
 }
 
-/** Opens (or creates) the bucket and one store per record kind. */
-export async function openKvAuthzStores(js: JetStreamClient, replicas: number): Promise<AuthzStores> {
-	const kv = await openBucket(js, AUTHZ_BUCKET, { history: 1, replicas, description: "Authorization: directory, policies, accounts, keys, sessions (authz)" });
+/** Opens (or creates) the bucket. */
+export function openAuthzBucket(js: JetStreamClient, replicas: number): Promise<KV> {
+	return openBucket(js, AUTHZ_BUCKET, { history: 1, replicas, description: "Authorization: directory, policies, accounts, keys, sessions (authz)" });
+}
+
+/** One store per record kind; the kinds are the key prefixes kv-watch.ts dispatches on. */
+export function kvAuthzStores(kv: KV): AuthzStores {
 	const store = <T>(kind: string) => new KvRecordStore<T>(kv, kind);
 	return {
 		directory: {
@@ -79,5 +102,7 @@ export async function openKvAuthzStores(js: JetStreamClient, replicas: number): 
 		signingKeys: store("signing_keys"),
 		tokens: { families: store("token_families"), denied: store("tokens_denied") },
 		apiKeys: store("api_keys"),
+		oidcPending: store("oidc_pending"),
+		oidcLinks: store("oidc_links"),
 	};
 }

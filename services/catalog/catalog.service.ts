@@ -202,6 +202,13 @@ interface CatalogThis extends Service {
 
 const STATUS = { invalid: [422, "INVALID"], not_found: [404, "NOT_FOUND"], conflict: [409, "CONFLICT"] } as const;
 
+/** An edge caller acts as itself: its identity replaces any owner or actor the params name. */
+function asCaller<P extends object>(c: Context<P>): P {
+	const principal = (c.meta as { principal?: string }).principal;
+	if (!principal) return c.params;
+	return { ...c.params, ...("owner" in c.params ? { owner: principal } : {}), ...("actor" in c.params ? { actor: principal } : {}) };
+}
+
 /** Domain errors as client errors with their HTTP status. */
 function clientError(err: unknown): never {
 	if (err instanceof CatalogError || err instanceof LineageError) {
@@ -244,10 +251,10 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 		mixins: [DurableEventsMixin],
 		actions: {
 			async "datasets.register"(this: CatalogThis, c: Context<DatasetInput>) {
-				return this.register(newDataset(c.params, new Date()), c.requestID).catch(clientError);
+				return this.register(newDataset(asCaller(c), new Date()), c.requestID).catch(clientError);
 			},
 			async "datasets.versions.register"(this: CatalogThis, c: Context<DatasetVersionInput>) {
-				const p = c.params;
+				const p = asCaller(c);
 				try {
 					const version = newDatasetVersion(p, await this.store.get("dataset", p.dataset_id), new Date());
 					for (const source of version.derived_from) sameWorkspace(version, found(await this.store.get("dataset_version", source), "dataset version", source));
@@ -258,10 +265,10 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				}
 			},
 			async "models.register"(this: CatalogThis, c: Context<ModelInput>) {
-				return this.register(newModel(c.params, new Date()), c.requestID).catch(clientError);
+				return this.register(newModel(asCaller(c), new Date()), c.requestID).catch(clientError);
 			},
 			async "models.versions.register"(this: CatalogThis, c: Context<ModelVersionInput>) {
-				const p = c.params;
+				const p = asCaller(c);
 				try {
 					const version = newModelVersion(p, await this.store.get("model", p.model_id), new Date());
 					if (version.source_run_id !== undefined) {
@@ -276,7 +283,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				}
 			},
 			async "endpoints.register"(this: CatalogThis, c: Context<EndpointInput>) {
-				const p = c.params;
+				const p = asCaller(c);
 				try {
 					return await this.register(newEndpoint(p, await this.store.get("model_version", p.model_version_id), new Date()), c.requestID);
 				} catch (err) {
@@ -284,7 +291,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				}
 			},
 			async "models.promote"(this: CatalogThis, c: Context<{ model_id: string; alias: string; version_id: string; actor: string; reason?: string }>) {
-				const p = c.params;
+				const p = asCaller(c);
 				try {
 					const version = found(await this.store.get("model_version", p.version_id), "model version", p.version_id);
 					const at = new Date();
@@ -296,7 +303,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				}
 			},
 			async "models.rollback"(this: CatalogThis, c: Context<{ model_id: string; alias: string; actor: string; reason?: string }>) {
-				const p = c.params;
+				const p = asCaller(c);
 				try {
 					const at = new Date();
 					const { after } = await this.store.put("model", p.model_id, (m) => rollback(found(m, "model", p.model_id), p.alias, p.actor, at, p.reason).model);

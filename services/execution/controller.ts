@@ -79,9 +79,10 @@ export class ExecutionController {
 		return run;
 	}
 
-	async submit(req: RunRequest, traceId: string): Promise<Run> {
+	/** `owner`: the authenticated user submitting it, if any (Editors may then cancel and retry it). */
+	async submit(req: RunRequest, traceId: string, owner?: string): Promise<Run> {
 		const id = runIdFor(req);
-		const { run, created } = await this.deps.store.create(newRun(id, req, this.deps.defaults, traceId, this.now()));
+		const { run, created } = await this.deps.store.create(newRun(id, req, this.deps.defaults, traceId, this.now(), owner));
 		if (!created) {
 			if (!sameRequest(run, req)) {
 				throw new RequestConflictError(`request_id ${req.request_id} was already used for run ${run.id} with different parameters`);

@@ -10,6 +10,7 @@ import { lastOnSubject, readAfter } from "../../events/stream-reader";
 import { subjects } from "../../events/subjects";
 import { matchesSubject, Telemetry, type Done, type LogBatch, type RunnerEvent } from "../../events/telemetry";
 import type { PlatformConfig } from "../../lib/config";
+import type { EdgeMeta } from "../../lib/moleculer/authz.middleware";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { DurableEventsMixin, onEvent } from "../../lib/moleculer/durable-events.mixin";
 import { NatsAuthority } from "../../lib/nats-auth";
@@ -73,8 +74,8 @@ export function executionService(config: PlatformConfig, ctx: ServiceContext): S
 		name: SERVICE,
 		mixins: [DurableEventsMixin],
 		actions: {
-			async submit(this: ExecutionThis, c: Context<RunRequest>) {
-				return this.controller.submit(c.params, c.requestID!).catch(clientError);
+			async submit(this: ExecutionThis, c: Context<RunRequest, EdgeMeta>) {
+				return this.controller.submit(c.params, c.requestID!, c.meta.principal).catch(clientError);
 			},
 			async get(this: ExecutionThis, c: Context<{ id: string }>) {
 				return this.controller.get(c.params.id).catch(clientError);

@@ -47,6 +47,8 @@ export interface RunRequest {
 export interface Run {
 	id: string;
 	workspace: string;
+	/** The user who submitted it from an edge; absent for the platform's own submissions. */
+	owner?: string;
 	request_id?: string;
 	intent_ref?: string;
 	plan_ref?: string;
@@ -83,10 +85,11 @@ export interface RunDefaults {
 	heartbeatIntervalMs: number;
 }
 
-export function newRun(id: string, req: RunRequest, defaults: RunDefaults, traceId: string, now: Date): Run {
+export function newRun(id: string, req: RunRequest, defaults: RunDefaults, traceId: string, now: Date, owner?: string): Run {
 	return {
 		id,
 		workspace: req.workspace,
+		...(owner !== undefined ? { owner } : {}),
 		request_id: req.request_id,
 		intent_ref: req.intent_ref,
 		plan_ref: req.plan_ref,

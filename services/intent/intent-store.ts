@@ -21,6 +21,8 @@ export const SESSIONS_BUCKET = "intent_sessions";
 export interface IntentParse {
 	id: string;
 	workspace: string;
+	/** The user who sent it from an edge; absent for the platform's own parses. */
+	owner?: string;
 	request_id?: string;
 	session_id: string;
 	/** 1 for the session's first message. */

@@ -3,6 +3,7 @@ import type { EventDefinition } from "../../events/definition";
 import { IntentParseRecorded } from "../../events/catalog";
 import type { Published, PublishOptions } from "../../events/publish";
 import type { PlatformConfig } from "../../lib/config";
+import type { EdgeMeta } from "../../lib/moleculer/authz.middleware";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { DurableEventsMixin } from "../../lib/moleculer/durable-events.mixin";
 import type { Run } from "../execution/run";
@@ -93,7 +94,7 @@ export function intentService(config: PlatformConfig): ServiceSchema<ServiceSett
 		name: SERVICE,
 		mixins: [DurableEventsMixin],
 		actions: {
-			async parse(this: IntentThis, c: Context<ParseParams>) {
+			async parse(this: IntentThis, c: Context<ParseParams, EdgeMeta>) {
 				const p = c.params;
 				try {
 					const id = parseIdFor(p.workspace, p.request_id);
@@ -113,6 +114,7 @@ export function intentService(config: PlatformConfig): ServiceSchema<ServiceSett
 					const parse: IntentParse = {
 						id,
 						workspace: p.workspace,
+						...(c.meta.principal !== undefined ? { owner: c.meta.principal } : {}),
 						...(p.request_id ? { request_id: p.request_id } : {}),
 						session_id: sessionId,
 						turn: session.turns,
