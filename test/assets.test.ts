@@ -1,12 +1,9 @@
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { connect as connectTcp } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { AssetRejected, AssetStored } from "../events/catalog";
@@ -22,7 +19,8 @@ import type { AssetPage } from "../services/assets/asset-store";
 import { assetsService } from "../services/assets/assets.service";
 import { gatewayService } from "../services/gateway/gateway.service";
 import { startBroker, testConfig } from "./support/broker";
-import { startTestNats, type TestNats } from "./support/nats";
+import { type TestNats } from "./support/nats";
+import { openServiceSuite, type ServiceSuite } from "./support/suite";
 import { sleep, waitFor } from "./support/wait";
 
 const WS = "ws-assets";
@@ -31,9 +29,9 @@ const OTHER_WS = "ws-elsewhere";
 type ClientError = Error & { code: number; type: string };
 type Presigned = { uid: string; url: string; method: string; headers: Record<string, string>; expires_at: string };
 
+let suite: ServiceSuite;
 let nats: TestNats;
 let broker: ServiceBroker;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 let dataDir: string;
 let blobs: FileBlobStore;
@@ -82,8 +80,8 @@ const partials = () => readdirSync(blobs.root, { recursive: true, encoding: "utf
 
 describe("assets: presigned uploads and downloads through the gateway's embedded store", () => {
 	before(async () => {
-		nats = await startTestNats();
-		dataDir = mkdtempSync(join(tmpdir(), "savassan-assets-"));
+		suite = await openServiceSuite("assets");
+		({ nats, dataDir, jsm } = suite);
 		gatewayPort = await freePort();
 		const env = { DATA_DIR: dataDir, GATEWAY_PORT: String(gatewayPort), PUBLIC_URL: `http://127.0.0.1:${gatewayPort}` };
 		const config = testConfig(env);
@@ -95,15 +93,11 @@ describe("assets: presigned uploads and downloads through the gateway's embedded
 			[gatewayService({ host: "127.0.0.1", port: gatewayPort, blobs: { storageUrl, signingKeyFile, replicas: 1 } }), assetsService(config)],
 			env,
 		);
-		nc = await connect({ servers: nats.url });
-		jsm = await jetstreamManager(nc);
 	});
 
 	after(async () => {
 		await broker?.stop();
-		await nc?.close();
-		await nats?.stop();
-		rmSync(dataDir, { recursive: true, force: true });
+		await suite?.close();
 	});
 
 	it("request → PUT → complete: the asset goes from PENDING to STORED and is announced once", async () => {

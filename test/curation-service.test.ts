@@ -1,5 +1,4 @@
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
@@ -18,16 +17,17 @@ import type { CurationRecord, JobPage } from "../services/curation/job-store";
 import type { CuratedManifest } from "../services/curation/manifest";
 import { startBroker, testConfig } from "./support/broker";
 import { cocoFiles, drawImage, encodePng, sampleSpec, utf8, yoloFiles } from "./support/datasets";
-import { startTestNats, type TestNats } from "./support/nats";
+import { type TestNats } from "./support/nats";
+import { openServiceSuite, type ServiceSuite } from "./support/suite";
 import { waitFor } from "./support/wait";
 
 const WS = "ws-cur";
 
 type ClientError = Error & { code: number; type: string };
 
+let suite: ServiceSuite;
 let nats: TestNats;
 let broker: ServiceBroker;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 let dataDir: string;
 let env: Record<string, string>;
@@ -82,20 +82,16 @@ async function review(job: CurationRecord): Promise<CurationRecord> {
 
 describe("curation service: dataset folder → embedding → review → curated version", () => {
 	before(async () => {
-		nats = await startTestNats();
-		dataDir = mkdtempSync(join(tmpdir(), "savassan-curation-"));
+		suite = await openServiceSuite("curation");
+		({ nats, dataDir, jsm } = suite);
 		env = { DATA_DIR: dataDir };
 		broker = await startBrokerNamed("curation-1");
-		nc = await connect({ servers: nats.url });
-		jsm = await jetstreamManager(nc);
 		writeDataset("yolo/pets", yoloWithCopy());
 	});
 
 	after(async () => {
 		await broker?.stop();
-		await nc?.close();
-		await nats?.stop();
-		rmSync(dataDir, { recursive: true, force: true });
+		await suite?.close();
 	});
 
 	it("embeds with progress events, asks about samples, and writes a version whose files and sha256 are on disk", async () => {

@@ -1,9 +1,8 @@
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
@@ -20,15 +19,16 @@ import { executionService } from "../services/execution/execution.service";
 import type { Run } from "../services/execution/run";
 import { startBroker, testConfig } from "./support/broker";
 import { isAlive } from "./support/cli";
-import { startTestNats, type TestNats } from "./support/nats";
+import { type TestNats } from "./support/nats";
+import { openServiceSuite, type ServiceSuite } from "./support/suite";
 import { sleep, waitFor } from "./support/wait";
 
 const TRAINER = join(PROJECT_ROOT, "examples", "trainer.js");
 const HEARTBEAT_MS = 300;
 
+let suite: ServiceSuite;
 let nats: TestNats;
 let broker: ServiceBroker;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 let dataDir: string;
 let env: Record<string, string>;
@@ -68,19 +68,15 @@ function runnerPid(id: string, attempt: number): number {
 
 describe("execution: runs from submit to done, with a real trainer and sidecar", () => {
 	before(async () => {
-		nats = await startTestNats({ operator: true });
-		dataDir = mkdtempSync(join(tmpdir(), "savassan-exec-"));
+		suite = await openServiceSuite("exec", { operator: true });
+		({ nats, dataDir, jsm } = suite);
 		env = { DATA_DIR: dataDir, NATS_AUTHORITY: nats.authorityFile!, RUN_HEARTBEAT_INTERVAL_MS: String(HEARTBEAT_MS) };
 		broker = await startExecution("exec-1");
-		nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(nats.endpoint.creds!) });
-		jsm = await jetstreamManager(nc);
 	});
 
 	after(async () => {
 		await broker?.stop();
-		await nc?.close();
-		await nats?.stop();
-		rmSync(dataDir, { recursive: true, force: true });
+		await suite?.close();
 	});
 
 	it("runs a trainer to SUCCEEDED with metrics, logs and its checkpoints stored", async () => {

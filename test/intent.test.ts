@@ -1,19 +1,14 @@
-import { jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { HEADERS } from "../events/headers";
 import { IntentParseRecorded } from "../events/catalog";
 import { readAfter } from "../events/stream-reader";
 import { STREAMS } from "../events/streams";
 import { actionSchemaId } from "../lib/moleculer/params-validation.middleware";
-import { credsAuthenticator } from "../lib/nats-auth";
 import { platformSchemas } from "../lib/schemas";
 import { executionService } from "../services/execution/execution.service";
 import type { Run } from "../services/execution/run";
@@ -23,6 +18,7 @@ import type { LlmSettings } from "../lib/config";
 import type { TrainingPlan } from "../services/intent/plan";
 import { startBroker, testConfig } from "./support/broker";
 import { startTestNats, type TestNats } from "./support/nats";
+import { openServiceSuite, type ServiceSuite } from "./support/suite";
 
 const WS = "ws-intent";
 const BRIEF = "Fine-tune resnet50 on ds-42 to tell apart 3 kinds of cats: siamese, persian, bengal. 20 epochs, lr 1e-4, on 2 A100s";
@@ -30,9 +26,9 @@ const API_KEY = "sk-test-intent-secret-0123456789";
 
 type ClientError = Error & { code: number; type: string; data?: { field?: string; fields?: Array<{ field: string }> } };
 
+let suite: ServiceSuite;
 let nats: TestNats;
 let broker: ServiceBroker;
-let nc: NatsConnection;
 let jsm: JetStreamManager;
 let dataDir: string;
 
@@ -58,19 +54,15 @@ function rejectsWith(code: number, type: string, check?: (err: ClientError) => v
 
 describe("intent: sentences to stored parses, plans and runs", () => {
 	before(async () => {
-		nats = await startTestNats({ operator: true });
-		dataDir = mkdtempSync(join(tmpdir(), "savassan-intent-"));
+		suite = await openServiceSuite("intent", { operator: true });
+		({ nats, dataDir, jsm } = suite);
 		const env = { DATA_DIR: dataDir, NATS_AUTHORITY: nats.authorityFile!, RUN_HEARTBEAT_INTERVAL_MS: "300" };
 		broker = await startBroker(nats.endpoint, "intent-1", [intentService(testConfig(env)), executionService(testConfig(env), { nats: nats.endpoint })], env);
-		nc = await connect({ servers: nats.url, authenticator: credsAuthenticator(nats.endpoint.creds!) });
-		jsm = await jetstreamManager(nc);
 	});
 
 	after(async () => {
 		await broker?.stop();
-		await nc?.close();
-		await nats?.stop();
-		rmSync(dataDir, { recursive: true, force: true });
+		await suite?.close();
 	});
 
 	it("parses a complete request, stores it with its timing and announces it once, keyed by the parse id", async () => {
