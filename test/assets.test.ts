@@ -20,13 +20,13 @@ import { assetsService } from "../services/assets/assets.service";
 import { gatewayService } from "../services/gateway/gateway.service";
 import { startBroker, testConfig } from "./support/broker";
 import { type TestNats } from "./support/nats";
+import { rejectsWith, type ClientError } from "./support/errors";
 import { openServiceSuite, type ServiceSuite } from "./support/suite";
 import { sleep, waitFor } from "./support/wait";
 
 const WS = "ws-assets";
 const OTHER_WS = "ws-elsewhere";
 
-type ClientError = Error & { code: number; type: string };
 type Presigned = { uid: string; url: string; method: string; headers: Record<string, string>; expires_at: string };
 
 let suite: ServiceSuite;
@@ -57,15 +57,6 @@ async function eventsOf(def: EventDefinition<{ uid: string }>, uid: string): Pro
 	return messages
 		.map((m) => ({ msgId: m.header?.get(HEADERS.msgId), event: m.json<{ uid: string } & Record<string, unknown>>() }))
 		.filter(({ event }) => event.uid === uid);
-}
-
-function rejectsWith(code: number, type: string, message?: RegExp) {
-	return (err: ClientError) => {
-		assert.equal(err.code, code, err.message);
-		assert.equal(err.type, type, err.message);
-		if (message) assert.match(err.message, message);
-		return true;
-	};
 }
 
 /** A token with its signed payload changed and the old signature kept: what a forger can do without the key. */
@@ -111,7 +102,7 @@ describe("assets: presigned uploads and downloads through the gateway's embedded
 		const pending = await getAsset(upload.uid);
 		assert.equal(pending.status, "PENDING");
 		assert.equal(await blobs.stat(pending.blob_key), undefined, "nothing is stored before the client uploads");
-		await assert.rejects(complete(upload.uid), rejectsWith(409, "UPLOAD_MISSING", /PUT the file/));
+		await assert.rejects(complete(upload.uid), rejectsWith(409, "UPLOAD_MISSING", (e) => assert.match(e.message, /PUT the file/)));
 
 		const stored = await put(upload.url, bytes, upload.headers);
 		assert.equal(stored.status, 200, JSON.stringify(stored.body));

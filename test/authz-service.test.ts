@@ -24,6 +24,7 @@ import type { IntentParse } from "../services/intent/intent-store";
 import { intentService } from "../services/intent/intent.service";
 import { telemetryService } from "../services/telemetry/telemetry.service";
 import { startBroker, testConfig } from "./support/broker";
+import { rejectsWith } from "./support/errors";
 import { startTestNats, type TestNats } from "./support/nats";
 import { StubIdp } from "./support/stub-idp";
 import { waitFor } from "./support/wait";
@@ -34,7 +35,6 @@ const ADMIN_PASSWORD = "admin-password-for-tests";
 const PASSWORD = "a-long-enough-password";
 const BRIEF = "Fine-tune resnet50 on ds-42 to tell apart cats and dogs, 5 epochs";
 
-type ClientError = Error & { code: number; type: string; data?: Record<string, unknown> };
 
 let nats: TestNats;
 let authzNode: ServiceBroker;
@@ -64,15 +64,6 @@ function edge<T>(action: string, params: object, auth?: EdgeMeta["auth"]): Promi
 
 const bearer = (t: TokenPair) => ({ bearer: t.access_token });
 const login = (username: string, password = PASSWORD) => edge<TokenPair>("authz.login", { username, password });
-
-function rejectsWith(code: number, type: string, check?: (err: ClientError) => void) {
-	return (err: ClientError) => {
-		assert.equal(err.code, code, err.message);
-		assert.equal(err.type, type, err.message);
-		check?.(err);
-		return true;
-	};
-}
 
 async function audit(query: Record<string, unknown>, as: TokenPair): Promise<AuditRecord[]> {
 	return (await edge<{ items: AuditRecord[] }>("authz.audit.query", { limit: 1000, ...query }, bearer(as))).items;

@@ -18,12 +18,12 @@ import type { CuratedManifest } from "../services/curation/manifest";
 import { startBroker, testConfig } from "./support/broker";
 import { cocoFiles, drawImage, encodePng, sampleSpec, utf8, yoloFiles } from "./support/datasets";
 import { type TestNats } from "./support/nats";
+import { rejectsWith } from "./support/errors";
 import { openServiceSuite, type ServiceSuite } from "./support/suite";
 import { waitFor } from "./support/wait";
 
 const WS = "ws-cur";
 
-type ClientError = Error & { code: number; type: string };
 
 let suite: ServiceSuite;
 let nats: TestNats;
@@ -55,15 +55,6 @@ async function until(id: string, status: CurationStatus, timeoutMs = 15_000): Pr
 async function eventsOf<T extends { job_id: string }>(def: EventDefinition<T>, jobId: string): Promise<Array<T & { msgId: string | undefined }>> {
 	const { messages } = await readAfter(jsm, STREAMS.events.name, def.subject, 0, 10_000);
 	return messages.map((m) => ({ ...m.json<T>(), msgId: m.header?.get(HEADERS.msgId) })).filter((e) => e.job_id === jobId);
-}
-
-function rejectsWith(code: number, type: string) {
-	return (err: ClientError) => {
-		assert.equal(err.code, code, err.message);
-		assert.equal(err.type, type, err.message);
-		assert.doesNotMatch(err.message, /\n\s+at /, "a sentence, not a stack trace");
-		return true;
-	};
 }
 
 /** 16 YOLO images plus a byte copy of img_005 (img_016): the copy is a duplicate, removed without review. */

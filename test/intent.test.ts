@@ -18,13 +18,13 @@ import type { LlmSettings } from "../lib/config";
 import type { TrainingPlan } from "../services/intent/plan";
 import { startBroker, testConfig } from "./support/broker";
 import { startTestNats, type TestNats } from "./support/nats";
+import { rejectsWith } from "./support/errors";
 import { openServiceSuite, type ServiceSuite } from "./support/suite";
 
 const WS = "ws-intent";
 const BRIEF = "Fine-tune resnet50 on ds-42 to tell apart 3 kinds of cats: siamese, persian, bengal. 20 epochs, lr 1e-4, on 2 A100s";
 const API_KEY = "sk-test-intent-secret-0123456789";
 
-type ClientError = Error & { code: number; type: string; data?: { field?: string; fields?: Array<{ field: string }> } };
 
 let suite: ServiceSuite;
 let nats: TestNats;
@@ -41,15 +41,6 @@ async function parseEvents(parseId: string): Promise<Array<{ msgId: string | und
 		.map((m) => ({ msgId: m.header?.get(HEADERS.msgId), event: m.json<{ parse_id: string; status: string }>() }))
 		.filter(({ event }) => event.parse_id === parseId)
 		.map(({ msgId, event }) => ({ msgId, parse_id: event.parse_id, status: event.status }));
-}
-
-function rejectsWith(code: number, type: string, check?: (err: ClientError) => void) {
-	return (err: ClientError) => {
-		assert.equal(err.code, code, err.message);
-		assert.equal(err.type, type, err.message);
-		check?.(err);
-		return true;
-	};
 }
 
 describe("intent: sentences to stored parses, plans and runs", () => {
@@ -142,8 +133,8 @@ describe("intent: sentences to stored parses, plans and runs", () => {
 		await assert.rejects(broker.call("intent.get", { id: "prs-missing" }), rejectsWith(404, "NOT_FOUND", (err) => assert.match(err.message, /no parse with id prs-missing/)));
 		await assert.rejects(parse({ text: "ds-1", session_id: "ses-missing" }), rejectsWith(404, "NOT_FOUND", (err) => assert.equal(err.data?.field, "session_id")));
 		await assert.rejects(parse({ text: "ds-1", session_id: first.session_id, workspace: "ws-other" }), rejectsWith(404, "NOT_FOUND"), "a session is not reachable from another workspace");
-		await assert.rejects(parse({ text: "   " }), rejectsWith(422, "INVALID_PARAMS", (err) => assert.deepEqual(err.data?.fields?.map((f) => f.field), ["text"])));
-		await assert.rejects(broker.call("intent.parse", { text: "x" }), rejectsWith(422, "INVALID_PARAMS", (err) => assert.deepEqual(err.data?.fields?.map((f) => f.field), ["workspace"])));
+		await assert.rejects(parse({ text: "   " }), rejectsWith(422, "INVALID_PARAMS", (err) => assert.deepEqual(err.data?.fields?.map((f: { field: string }) => f.field), ["text"])));
+		await assert.rejects(broker.call("intent.parse", { text: "x" }), rejectsWith(422, "INVALID_PARAMS", (err) => assert.deepEqual(err.data?.fields?.map((f: { field: string }) => f.field), ["workspace"])));
 	});
 
 	it("turns a complete parse into a plan whose run passes execution.submit's schema", async () => {
