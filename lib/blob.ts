@@ -55,14 +55,7 @@ export interface BlobStore {
 /** Size and sha256 of a stored blob, read back through the port (so it holds for every adapter). */
 export async function digestBlob(store: BlobStore, key: string): Promise<{ bytes: number; sha256: string } | undefined> {
 	const stream = await store.read(key);
-	if (!stream) return undefined;
-	const hash = createHash("sha256");
-	let bytes = 0;
-	for await (const chunk of stream) {
-		hash.update(chunk as Buffer);
-		bytes += (chunk as Buffer).length;
-	}
-	return { sha256: hash.digest("hex"), bytes };
+	return stream && sha256OfStream(stream);
 }
 
 /** A presign lifetime the adapters accept: whole seconds, 1 s to 7 days. */
@@ -113,14 +106,19 @@ export function checkKey(key: string): string {
 	return key;
 }
 
-export async function sha256OfFile(path: string): Promise<{ sha256: string; bytes: number }> {
+/** Size and sha256 of what a stream yields. */
+async function sha256OfStream(stream: AsyncIterable<unknown>): Promise<{ sha256: string; bytes: number }> {
 	const hash = createHash("sha256");
 	let bytes = 0;
-	for await (const chunk of createReadStream(path)) {
+	for await (const chunk of stream) {
 		hash.update(chunk as Buffer);
 		bytes += (chunk as Buffer).length;
 	}
 	return { sha256: hash.digest("hex"), bytes };
+}
+
+export function sha256OfFile(path: string): Promise<{ sha256: string; bytes: number }> {
+	return sha256OfStream(createReadStream(path));
 }
 
 const PARTIAL = ".partial";

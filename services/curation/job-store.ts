@@ -1,6 +1,6 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import { createHash, randomUUID } from "node:crypto";
 import { DocumentBucket, type Page, type PageQuery } from "../../lib/document-bucket";
+import { requestScopedId } from "../../lib/ids";
 import type { CurationJob, CurationStatus } from "./curation-job";
 import type { CuratedManifest } from "./manifest";
 import type { Problem } from "./problems";
@@ -53,8 +53,7 @@ export class RequestReuseError extends Error {
 
 /** Same workspace and request id → same job id, so a retried start finds the first job. */
 export function jobIdFor(workspace: string, requestId: string | undefined): string {
-	const id = requestId ? createHash("sha256").update(`${workspace}\0${requestId}`).digest("hex") : randomUUID().replace(/-/g, "");
-	return `cur-${id.slice(0, 20)}`;
+	return requestScopedId("cur", workspace, requestId);
 }
 
 export class JobStore {

@@ -1,5 +1,5 @@
-import { createHash, randomUUID } from "node:crypto";
 import type { Done, RunnerEvent } from "../../events/telemetry";
+import { requestScopedId } from "../../lib/ids";
 import { newRun, sameRequest, type Run, type RunDefaults, type RunRequest, type Transition } from "./run";
 import * as machine from "./run-state";
 import type { RunStore } from "./run-store";
@@ -56,8 +56,7 @@ export const RECONNECT_GRACE_MS = 5_000;
 
 /** Same workspace and request id → same run id, so a retried submit finds the first one. */
 export function runIdFor(req: RunRequest): string {
-	if (!req.request_id) return `run-${randomUUID().replace(/-/g, "").slice(0, 20)}`;
-	return `run-${createHash("sha256").update(`${req.workspace}\0${req.request_id}`).digest("hex").slice(0, 20)}`;
+	return requestScopedId("run", req.workspace, req.request_id);
 }
 
 function describe(err: unknown): string {

@@ -1,7 +1,7 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { createHash, randomUUID } from "node:crypto";
 import { DocumentBucket, type Page, type PageQuery } from "../../lib/document-bucket";
+import { hashedId, requestScopedId } from "../../lib/ids";
 import { compareAndSet, openBucket } from "../../lib/kv";
 import { continueSession } from "./clarification";
 import type { IntentStatus, Question, TrainingIntent } from "./intent";
@@ -70,18 +70,14 @@ export class RequestReuseError extends Error {
 	override name = "RequestReuseError";
 }
 
-function hashId(prefix: string, ...parts: string[]): string {
-	return `${prefix}-${createHash("sha256").update(parts.join("\0")).digest("hex").slice(0, 20)}`;
-}
-
 /** Same workspace and request id → same parse id, so a retried parse finds the first one. */
 export function parseIdFor(workspace: string, requestId: string | undefined): string {
-	return requestId ? hashId("prs", workspace, requestId) : `prs-${randomUUID().replace(/-/g, "").slice(0, 20)}`;
+	return requestScopedId("prs", workspace, requestId);
 }
 
 /** The session a first message opens: derived from its parse, so a retry after a crash finds it. */
 export function sessionIdFor(parseId: string): string {
-	return hashId("ses", parseId);
+	return hashedId("ses", parseId);
 }
 
 export interface Turn {
