@@ -6,7 +6,6 @@ import type { Location } from "./problems";
  * that conversions keep. `origin` says where an entry was read from, so later checks can point at the line or id.
  */
 export type DatasetFormat = "coco" | "yolo" | "voc" | "imagenet";
-export const DATASET_FORMATS: readonly DatasetFormat[] = ["coco", "yolo", "voc", "imagenet"];
 
 export type Box = [x: number, y: number, width: number, height: number];
 

@@ -7,8 +7,6 @@ import { CatalogError, isoAt, type AliasChange, type AliasState, type Model, typ
  */
 
 export const ALIAS_PATTERN = /^[a-z][a-z0-9_-]{0,31}$/;
-/** The usual ones; any name matching ALIAS_PATTERN is accepted too. */
-export const WELL_KNOWN_ALIASES = ["dev", "staging", "prod", "champion"] as const;
 
 export interface AliasStep {
 	model: Model;
