@@ -2,9 +2,14 @@ import type { Service, ServiceBroker, ServiceSchema } from "moleculer";
 import type { us_listen_socket } from "uWebSockets.js";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { loadUws } from "../../lib/uws";
+import { mountApi, type ApiSettings } from "./api";
 import { openBlobRoutes, type BlobRouteSettings } from "./blob-routes";
+import { mountDashboard } from "./dashboard/dashboard";
 import { readiness } from "./health";
 import { sendError, sendJson } from "./http";
+import { startIngestGate, type IngestGate } from "./ingest-gate";
+import { openLive, type Live, type LiveSettings } from "./live/live";
+import { startNatsApi, type NatsApi } from "./nats-api";
 
 export interface GatewaySettings {
 	host: string;
@@ -12,10 +17,23 @@ export interface GatewaySettings {
 	port: number;
 	/** Serve the embedded blob store's signed URLs (`/v1/blobs/<token>`). */
 	blobs?: BlobRouteSettings;
+	/** The HTTP JSON API under `/v1/`. */
+	api?: ApiSettings;
+	/** The live WebSocket `/v1/live`. */
+	live?: LiveSettings;
+	/** The dashboard page at `/`. */
+	dashboard?: boolean;
+	/** Selected actions over the NATS services API (`savassan.v1.*`). */
+	natsApi?: boolean;
+	/** The gate of external producers' events (`ingest.<source>.<type>`). */
+	ingest?: boolean;
 }
 
 interface GatewayThis extends Service {
 	listenSocket?: us_listen_socket;
+	live?: Live;
+	natsApi?: NatsApi;
+	ingestGate?: IngestGate;
 	/** `http://host:port` once listening. */
 	address?: string;
 }
@@ -29,7 +47,11 @@ function busConnected(broker: ServiceBroker): boolean {
 	}
 }
 
-/** The HTTP/WebSocket entry point (uWebSockets.js). Today: liveness, readiness and the embedded blob store's URLs. */
+/**
+ * The edges of the platform in one process: HTTP API, live WebSocket, dashboard and the embedded blob store's URLs
+ * on one uWebSockets.js port; the NATS services API and the ingest gate on the bus. Each part is optional so a
+ * deployment (or a test) runs only what it needs.
+ */
 export function gatewayService(settings: GatewaySettings): ServiceSchema {
 	return {
 		name: "gateway",
@@ -37,9 +59,15 @@ export function gatewayService(settings: GatewaySettings): ServiceSchema {
 		settings: { ...settings, $secureSettings: ["blobs"] },
 		async started(this: GatewayThis) {
 			const uws = loadUws();
-			const { host, port, blobs } = this.settings as GatewaySettings;
+			const { host, port, blobs, api, live, dashboard, natsApi, ingest } = this.settings as GatewaySettings;
+			const bus = busOf(this.broker);
 			const app = uws.App();
-			if (blobs) (await openBlobRoutes(blobs, busOf(this.broker).js))(app);
+			if (blobs) (await openBlobRoutes(blobs, bus.js))(app);
+			if (live) this.live = await openLive(app, { broker: this.broker, bus, settings: live });
+			if (api) mountApi(app, { broker: this.broker, settings: api });
+			if (dashboard) mountDashboard(app);
+			if (natsApi) this.natsApi = await startNatsApi({ broker: this.broker, bus });
+			if (ingest) this.ingestGate = await startIngestGate({ broker: this.broker, bus });
 			app
 				.get("/healthz", (res) => sendJson(res, 200, { status: "ok" }))
 				.get("/readyz", (res) => {
@@ -67,9 +95,10 @@ export function gatewayService(settings: GatewaySettings): ServiceSchema {
 			this.address = `http://${host}:${uws.us_socket_local_port(this.listenSocket as never)}`;
 			this.logger.info(`gateway listening on ${this.address}`);
 		},
-		stopped(this: GatewayThis) {
+		async stopped(this: GatewayThis) {
 			if (this.listenSocket) loadUws().us_listen_socket_close(this.listenSocket);
 			this.listenSocket = undefined;
+			await Promise.all([this.live?.close(), this.natsApi?.stop(), this.ingestGate?.stop()]);
 		},
 	};
 }

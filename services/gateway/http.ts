@@ -7,11 +7,17 @@ const STATUS_TEXT: Record<number, string> = {
 	403: "Forbidden",
 	404: "Not Found",
 	405: "Method Not Allowed",
+	409: "Conflict",
+	410: "Gone",
 	411: "Length Required",
 	413: "Payload Too Large",
+	415: "Unsupported Media Type",
 	422: "Unprocessable Entity",
+	423: "Locked",
+	429: "Too Many Requests",
 	500: "Internal Server Error",
 	503: "Service Unavailable",
+	504: "Gateway Timeout",
 	507: "Insufficient Storage",
 };
 
