@@ -8,6 +8,7 @@
  * | ingest     | ingest.<source>.<type>                   | the external producer <source>           |
  * | audit      | audit.<context>.<kind>                   | the service of <context>                 |
  * | dead letter| dlq.<stream>.<consumer>                  | the consumer that gave up                |
+ * | API        | savassan.v1.<endpoint tokens>            | any authenticated NATS client (requests) |
  */
 
 const TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -23,6 +24,9 @@ export function token(kind: string, value: string): string {
 	}
 	return value;
 }
+
+/** The NATS services API's subject root (versioned: a breaking change gets v2 beside it). */
+export const API_PREFIX = "savassan.v1";
 
 export const TELEMETRY_KINDS = ["heartbeat", "event", "done", "log"] as const;
 export type TelemetryKind = (typeof TELEMETRY_KINDS)[number];
@@ -50,6 +54,10 @@ export const subjects = {
 	allAudit: () => "audit.>",
 	/** Everything one context audits. */
 	auditOfContext: (context: string) => `audit.${token("context", context)}.>`,
+
+	/** An endpoint of the NATS services API, e.g. ["runs", "get"] → `savassan.v1.runs.get`. */
+	api: (endpoint: readonly string[]) => `${API_PREFIX}.${endpoint.map((t) => token("endpoint", t)).join(".")}`,
+	allApi: () => `${API_PREFIX}.>`,
 
 	deadLetter: (stream: string, consumer: string) => `dlq.${token("stream", stream)}.${token("consumer", consumer)}`,
 	deadLettersOfStream: (stream: string) => `dlq.${token("stream", stream)}.*`,
