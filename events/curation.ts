@@ -32,6 +32,12 @@ export interface CurationVersionCreated {
 	manifest_key: string;
 	format: "coco" | "yolo" | "voc" | "imagenet";
 	counts: { images: number; annotations: number; classes: number; removed: number; files: number; bytes: number };
+	/** Images per class in the curated version. */
+	class_distribution?: Record<string, number>;
+	/** The catalog dataset version curated from, when the job was started with one. */
+	source_version_id?: string;
+	/** Who started the job. */
+	owner?: string;
 }
 
 export const CurationJobTransitioned = defineEvent<CurationJobTransitioned>("curation", "job", "transitioned");

@@ -57,12 +57,12 @@ async function eventsHandled(consumer: ConsumerDefinition<unknown>, published: n
 }
 
 /** What the curation service does when a job completes: the manifest into the blob store, then the event. */
-async function curated(job: string, dataset: string, versionId: string, classes: Record<string, number>, msgId = `${job}:version`) {
+async function curated(job: string, dataset: string, versionId: string, classes: Record<string, number>, msgId = `${job}:version`, extra: Partial<CurationVersionCreated> = {}) {
 	const counts = { images: 5, annotations: 5, classes: Object.keys(classes).length, removed: 1, files: 7, bytes: 7000 };
 	const manifest: CuratedManifest = { version_id: versionId, format: "coco", counts, class_distribution: classes, files: [], removed: [] };
 	const blobs = openPlatformBlobs(testConfig({ DATA_DIR: dataDir }).assets);
 	const manifestKey = await writeCuratedVersion({ manifest, files: new Map(), problems: [] }, async (key, bytes) => void (await blobs.putBytes(key, bytes)));
-	const event: CurationVersionCreated = { job_id: job, workspace: WS, dataset, version_id: versionId, manifest_key: manifestKey, format: "coco", counts };
+	const event: CurationVersionCreated = { job_id: job, workspace: WS, dataset, version_id: versionId, manifest_key: manifestKey, format: "coco", counts, ...extra };
 	const { seq } = await busOf(broker).publisher.publish(CurationVersionCreated, event, { msgId, traceId: `trace-${job}` });
 	return { event, seq };
 }
@@ -248,6 +248,23 @@ describe("catalog service", () => {
 		assert.deepEqual([version.dataset_id, version.derived_from, version.class_distribution], [dataset.id, [], { finch: 4 }]);
 	});
 
+	it("derives a curated version from the version its job named, with the event's classes and owner", async () => {
+		// pets-v2 is the newest registered version now: a guess would pick it.
+		const named = { source_version_id: "pets-v1", class_distribution: { tabby: 9, beagle: 1 }, owner: "ann" };
+		const { event } = await curated("job-3", "pets", "c".repeat(64), { tabby: 1 }, "job-3:version", named);
+		await eventsHandled(CURATION_CONSUMER as ConsumerDefinition<unknown>, 4);
+		const version = await call<DatasetVersion>("get", { kind: "dataset_version", id: curatedVersionId(event, { id: "pets" }) });
+		assert.deepEqual([version.derived_from, version.class_distribution, version.owner], [["pets-v1"], { tabby: 9, beagle: 1 }, "ann"]);
+
+		// A source in another workspace draws no edge across workspaces.
+		await call("datasets.register", { id: "ds-other", name: "Other", workspace: "ws-other", owner: "bo" });
+		await call("datasets.versions.register", { id: "other-v1", dataset_id: "ds-other", version: "v1", manifest_uri: "s3://o/v1.json", file_count: 1, bytes: 1, workspace: "ws-other", owner: "bo" });
+		const crossing = await curated("job-4", "pets", "d".repeat(64), { tabby: 1 }, "job-4:version", { source_version_id: "other-v1" });
+		await eventsHandled(CURATION_CONSUMER as ConsumerDefinition<unknown>, 5);
+		const isolated = await call<DatasetVersion>("get", { kind: "dataset_version", id: curatedVersionId(crossing.event, { id: "pets" }) });
+		assert.deepEqual(isolated.derived_from, []);
+	});
+
 	it("links a run to its dataset version as soon as the version is registered after it", async () => {
 		const run = { id: "run-2", workspace: WS, status: "QUEUED", attempt: 1, trace_id: "trace-2", dataset_version: "dsv-late", created_at: "2026-01-03T00:00:00.000Z" };
 		await busOf(broker).publisher.publish(RunTransitioned, { run_id: "run-2", workspace: WS, from: "PENDING", to: "QUEUED", attempt: 1, at: "2026-01-03T00:00:01.000Z", run }, { msgId: "run-2:1:QUEUED" });
@@ -271,11 +288,11 @@ describe("catalog service", () => {
 
 	it("rebuilds to the same answers; the check finds no drift, then drift after a store write behind its back", async () => {
 		const before = await snapshot();
-		assert.deepEqual(await call("rebuild", {}), { entities: 16 });
+		assert.deepEqual(await call("rebuild", {}), { entities: 20 });
 		assert.deepEqual(await snapshot(), before);
 		const clean = await call<DriftReport>("check", {});
 		assert.equal(clean.drift, false);
-		assert.equal(clean.store, 16);
+		assert.equal(clean.store, 20);
 
 		const kv = await new Kvm(busOf(broker).js).open("catalog");
 		const ghost = { id: "ds-ghost", kind: "dataset", name: "Ghost churn data", columns: [], tags: [], created_at: "2026-01-02T00:00:00.000Z", updated_at: "2026-01-02T00:00:00.000Z", ...ME };

@@ -86,7 +86,9 @@ describe("curation service: dataset folder → embedding → review → curated 
 	});
 
 	it("embeds with progress events, asks about samples, and writes a version whose files and sha256 are on disk", async () => {
-		const started = await start({ dataset: "yolo/pets", sample_size: 4 });
+		// As an edge forwards it once authorized: the caller is the job's owner.
+		const started = await broker.call<CurationRecord, object>("curation.start", { workspace: WS, dataset: "yolo/pets", sample_size: 4, source_version_id: "pets-v1" }, { meta: { principal: "ana" } });
+		assert.deepEqual([started.owner, started.source_version_id], ["ana", "pets-v1"]);
 		assert.match(started.id, /^cur-[0-9a-f]{20}$/);
 		const awaiting = await until(started.id, "AWAITING_FEEDBACK");
 		assert.ok(awaiting.samples.length >= 1 && awaiting.samples.length <= 4, `${awaiting.samples.length} samples`);
@@ -131,6 +133,8 @@ describe("curation service: dataset folder → embedding → review → curated 
 		]);
 		const [created] = await eventsOf(CurationVersionCreated, started.id);
 		assert.deepEqual([created?.version_id, created?.manifest_key, created?.msgId], [manifest.version_id, done.version!.manifest_key, `${started.id}:version`]);
+		// What the catalog needs to record the version exactly: its source, classes and owner.
+		assert.deepEqual([created?.source_version_id, created?.class_distribution, created?.owner], ["pets-v1", manifest.class_distribution, "ana"]);
 
 		const again = await until((await start({ dataset: "yolo/pets", sample_size: 4 })).id, "AWAITING_FEEDBACK");
 		assert.notEqual(again.id, started.id);

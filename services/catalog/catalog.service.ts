@@ -198,6 +198,8 @@ interface CatalogThis extends Service {
 	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
 	registerCurated(e: CurationVersionCreated, traceId: string | null): Promise<CatalogEntity>;
 	curatedDataset(e: CurationVersionCreated, traceId: string | null): Promise<Dataset>;
+	guessCurationSource(dataset: Dataset): Promise<string | undefined>;
+	curationSourceIn(versionId: string, workspace: string): Promise<string | undefined>;
 }
 
 const STATUS = { invalid: [422, "INVALID"], not_found: [404, "NOT_FOUND"], conflict: [409, "CONFLICT"] } as const;
@@ -378,7 +380,8 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				}
 			},
 			/**
-			 * A curated version as a version of its dataset, derived from the dataset's newest registered version.
+			 * A curated version as a version of its dataset, derived from the version the job was started from (or,
+			 * when it named none, the dataset's newest registered version).
 			 * Once stored it is only re-indexed and re-announced: a redelivery derives nothing again, so versions
 			 * registered since cannot change it.
 			 */
@@ -386,14 +389,28 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const dataset = await this.curatedDataset(e, traceId);
 				const stored = await this.store.get("dataset_version", curatedVersionId(e, dataset));
 				if (stored !== undefined) return this.register(stored, traceId);
-				const siblings = await this.views.lineage.graph.downstream(dataset.id, { depth: 1 });
-				const versions = await Promise.all(siblings.edges.filter((edge) => edge.kind === "version_of").map((edge) => this.store.get("dataset_version", edge.to)));
-				const source = curationSource(versions.filter((v) => v !== undefined));
-				const classes = (await curatedClasses(this.blobs, e.manifest_key)) ?? {};
+				const source = e.source_version_id ? await this.curationSourceIn(e.source_version_id, e.workspace) : await this.guessCurationSource(dataset);
+				const classes = e.class_distribution ?? (await curatedClasses(this.blobs, e.manifest_key)) ?? {};
 				if (Object.keys(classes).length === 0) this.logger.warn(`catalog: curated version ${e.version_id} of ${e.dataset}: no class distribution in its manifest ${e.manifest_key}`);
 				const version = curatedVersion(e, dataset, classes, source === undefined ? [] : [source], new Date());
 				await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
 				return this.register(version, traceId);
+			},
+			/**
+			 * The named source version, unless it is another workspace's: lineage never crosses workspaces. One not
+			 * registered yet is kept; its edge appears when it is.
+			 */
+			async curationSourceIn(this: CatalogThis, versionId: string, workspace: string): Promise<string | undefined> {
+				const version = await this.store.get("dataset_version", versionId);
+				if (version === undefined || version.workspace === workspace) return versionId;
+				this.logger.warn(`catalog: curation source ${versionId} is in workspace ${version.workspace}, not ${workspace}; no derived_from edge`);
+				return undefined;
+			},
+			/** Events of jobs started without `source_version_id` (and older events): the dataset's newest registered version. */
+			async guessCurationSource(this: CatalogThis, dataset: Dataset): Promise<string | undefined> {
+				const siblings = await this.views.lineage.graph.downstream(dataset.id, { depth: 1 });
+				const versions = await Promise.all(siblings.edges.filter((edge) => edge.kind === "version_of").map((edge) => this.store.get("dataset_version", edge.to)));
+				return curationSource(versions.filter((v) => v !== undefined));
 			},
 			/** The catalog dataset a curation's folder stands for: the one of that id in the workspace, else one registered for the folder. */
 			async curatedDataset(this: CatalogThis, e: CurationVersionCreated, traceId: string | null): Promise<Dataset> {

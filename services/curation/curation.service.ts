@@ -43,6 +43,8 @@ interface StartParams {
 	dataset: string;
 	request_id?: string;
 	sample_size: number;
+	/** The catalog dataset version the folder holds, when the caller knows it: the curated version derives from it. */
+	source_version_id?: string;
 }
 
 interface FeedbackParams {
@@ -163,7 +165,7 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 		name: SERVICE,
 		mixins: [DurableEventsMixin],
 		actions: {
-			async start(this: CurationThis, c: Context<StartParams>) {
+			async start(this: CurationThis, c: Context<StartParams, { principal?: string }>) {
 				const p = c.params;
 				try {
 					const id = jobIdFor(p.workspace, p.request_id);
@@ -176,6 +178,9 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 						workspace: p.workspace,
 						dataset: p.dataset,
 						...(p.request_id ? { request_id: p.request_id } : {}),
+						...(p.source_version_id ? { source_version_id: p.source_version_id } : {}),
+						// Set when a user started it through an edge; platform-internal jobs have no owner.
+						...(c.meta.principal !== undefined ? { owner: c.meta.principal } : {}),
 						sample_size: p.sample_size,
 						trace_id: c.requestID!,
 						problems: [],
@@ -312,7 +317,18 @@ export function curationService(config: PlatformConfig): ServiceSchema<ServiceSe
 				const created: OutboxEntry = {
 					event: "version_created",
 					msg_id: `${job.id}:version`,
-					payload: { job_id: job.id, workspace: job.workspace, dataset: job.dataset, version_id: manifest.version_id, manifest_key: manifestKey, format: manifest.format, counts: manifest.counts },
+					payload: {
+						job_id: job.id,
+						workspace: job.workspace,
+						dataset: job.dataset,
+						version_id: manifest.version_id,
+						manifest_key: manifestKey,
+						format: manifest.format,
+						counts: manifest.counts,
+						class_distribution: manifest.class_distribution,
+						...(job.source_version_id ? { source_version_id: job.source_version_id } : {}),
+						...(job.owner ? { owner: job.owner } : {}),
+					},
 				};
 				const curated = { format: manifest.format, counts: manifest.counts, class_distribution: manifest.class_distribution };
 				const ref = { version_id: manifest.version_id, manifest_key: manifestKey };

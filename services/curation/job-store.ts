@@ -27,6 +27,10 @@ export interface CurationRecord extends CurationJob {
 	/** The dataset's folder, relative to the workspace's datasets. */
 	dataset: string;
 	request_id?: string;
+	/** The catalog dataset version the folder held (curation.start's `source_version_id`). */
+	source_version_id?: string;
+	/** Who started the job through an edge. */
+	owner?: string;
 	sample_size: number;
 	trace_id: string;
 	/** Problems found reading the dataset: the first errors when it failed, its warnings otherwise. */

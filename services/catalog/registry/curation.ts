@@ -52,7 +52,7 @@ export function curatedVersion(e: CurationVersionCreated, dataset: Dataset, clas
 		{
 			id: curatedVersionId(e, dataset),
 			workspace: e.workspace,
-			owner: dataset.owner,
+			owner: e.owner ?? dataset.owner,
 			dataset_id: dataset.id,
 			version: e.version_id,
 			name: `${dataset.name} curated ${e.version_id.slice(0, 12)}`,
