@@ -194,6 +194,26 @@ describe("authz service and middleware: edge calls are authenticated, decided an
 		}
 	});
 
+	it("grants through the department tree: a role bound to a department reaches its sub-departments until one moves out", async () => {
+		const as = bearer(admin);
+		await edge("authz.departments.put", { id: "eng", name: "Engineering" }, as);
+		await edge("authz.departments.put", { id: "eng-ml", name: "Machine learning", parent: "eng" }, as);
+		await edge("authz.users.put", { id: "dee", name: "dee", department: "eng-ml", password: PASSWORD }, as);
+		await edge("authz.bindings.add", { subject: { kind: "department", id: "eng" }, role: "editor", scope: WS_A }, as);
+		const dee = await login("dee");
+		assert.equal((await edge<IntentParse>("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(dee))).workspace, WS_A);
+
+		await assert.rejects(edge("authz.departments.put", { id: "eng", name: "Engineering", parent: "eng-ml" }, as), rejectsWith(422, "INVALID", (e) => assert.match(e.message, /inside itself/)));
+		await assert.rejects(edge("authz.departments.remove", { id: "eng" }, as), rejectsWith(409, "CONFLICT", (e) => assert.match(e.message, /not empty/)));
+		await assert.rejects(edge("authz.departments.put", { id: "x", name: "x" }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));
+
+		// Moved to the root, eng-ml no longer inherits eng's binding: the next call is refused.
+		await edge("authz.departments.put", { id: "eng-ml", name: "Machine learning" }, as);
+		await assert.rejects(edge("intent.parse", { workspace: WS_A, text: BRIEF }, bearer(dee)), rejectsWith(403, "FORBIDDEN"));
+		const changes = await audit({ kind: "change", resource: "Department:" }, admin);
+		assert.ok(changes.length >= 3, `${changes.length} department changes audited`);
+	});
+
 	it("denies actions no rule covers, and everything in authz but logging in to non-admins", async () => {
 		await assert.rejects(edge("authz.authorize", { principal: "vic", action: "runs.read", resource: { type: "Workspace", id: WS_B, workspace: WS_B } }, bearer(viewer)), rejectsWith(403, "FORBIDDEN", (e) => assert.equal(e.data?.reason, "no policy covers authz.authorize")));
 		await assert.rejects(edge("authz.audit.query", { limit: 1 }, bearer(editor)), rejectsWith(403, "FORBIDDEN"));

@@ -179,6 +179,9 @@ export const ACTION_MAP: Readonly<Record<string, ActionRule>> = {
 	"authz.users.put": { cedar: "authz.directory.write", resource: authzObject("user") },
 	"authz.users.remove": { cedar: "authz.directory.write", resource: authzObject("user") },
 	"authz.groups.put": { cedar: "authz.directory.write", resource: authzObject("group") },
+	"authz.groups.remove": { cedar: "authz.directory.write", resource: authzObject("group") },
+	"authz.departments.put": { cedar: "authz.directory.write", resource: authzObject("department") },
+	"authz.departments.remove": { cedar: "authz.directory.write", resource: authzObject("department") },
 	"authz.workspaces.put": { cedar: "authz.directory.write", resource: authzObject("workspace") },
 	// A workspace's admins may bind roles in their workspace.
 	"authz.bindings.add": { cedar: "authz.bindings.write", resource: authzObject("binding", "scope") },

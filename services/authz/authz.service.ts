@@ -186,6 +186,16 @@ export function authzService(settings: AuthzServiceSettings): ServiceSchema<Serv
 			"groups.put"(this: AuthzThis, ctx: Ctx<{ id: string; name: string; department?: string }>) {
 				return audited(this, () => this.authz.directory.putGroup(ctx.params, changeMeta(ctx)));
 			},
+			"groups.remove"(this: AuthzThis, ctx: Ctx<{ id: string }>) {
+				return audited(this, async () => (await this.authz.directory.deleteGroup(ctx.params.id, changeMeta(ctx)), { removed: true }));
+			},
+			/** A department moves with its whole subtree; its members' decisions change at once. */
+			"departments.put"(this: AuthzThis, ctx: Ctx<{ id: string; name: string; parent?: string }>) {
+				return audited(this, () => this.authz.directory.putDepartment(ctx.params, changeMeta(ctx)));
+			},
+			"departments.remove"(this: AuthzThis, ctx: Ctx<{ id: string }>) {
+				return audited(this, async () => (await this.authz.directory.deleteDepartment(ctx.params.id, changeMeta(ctx)), { removed: true }));
+			},
 			"workspaces.put"(this: AuthzThis, ctx: Ctx<{ id: string; name: string }>) {
 				return audited(this, () => this.authz.directory.putWorkspace(ctx.params, changeMeta(ctx)));
 			},
