@@ -4,6 +4,7 @@ import type { NatsEndpoint } from "./lib/bus";
 import type { PlatformConfig } from "./lib/config";
 import { pinoOptions } from "./lib/logger";
 import { AuthzMiddleware } from "./lib/moleculer/authz.middleware";
+import { EDGE_RULES } from "./services/authz/edge-rules";
 import { BusMiddleware } from "./lib/moleculer/bus.middleware";
 import { DurableEventsMiddleware } from "./lib/moleculer/durable-events.mixin";
 import { ParamsValidationMiddleware } from "./lib/moleculer/params-validation.middleware";
@@ -48,7 +49,7 @@ export function brokerOptions(
 				consumerDefaults: config.events,
 			}),
 			// Wrapped in list order, so the later runs first: params are checked before authz builds the resource.
-			AuthzMiddleware(),
+			AuthzMiddleware(EDGE_RULES),
 			ParamsValidationMiddleware(schemas),
 			StoreErrorsMiddleware(),
 			DurableEventsMiddleware(),

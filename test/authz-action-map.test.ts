@@ -9,11 +9,12 @@ import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { SCHEMAS_DIR } from "../lib/paths";
-import { ACTION_MAP, decideEach, PUBLIC_ACTIONS, resourcesOf, UnscopedCallError, type Lookup } from "../services/authz/action-map";
+import type { EdgeVerdict } from "../lib/moleculer/authz.middleware";
+import { ACTION_MAP, PUBLIC_ACTIONS, resourcesOf, UnscopedCallError, type Lookup } from "../services/authz/action-map";
 import { MemoryAuditLog } from "../services/authz/audit/memory-audit";
 import { openAuthz, type Authz } from "../services/authz/authz-context";
 import { PLATFORM } from "../services/authz/directory/model";
-import type { Decision } from "../services/authz/policy/decision-point";
+import { EDGE_RULES, type AuthorizeParams } from "../services/authz/edge-rules";
 
 /** Actions only platform processes call (AuthzMiddleware's own): never edge-callable. */
 const INTERNAL_ONLY = new Set(["authz.authenticate", "authz.authorize"]);
@@ -156,10 +157,11 @@ const CASES: Record<string, Case> = {
 
 let authz: Authz;
 
-/** The decision AuthzMiddleware reaches, with the decision point called directly instead of over the bus. */
-async function decide(action: string, [principal, params]: Call): Promise<Decision> {
-	const rule = ACTION_MAP[action]!;
-	return decideEach(await resourcesOf(rule, { params, principal, lookup }), (resource) => authz.decisions.authorize({ principal, action: rule.cedar, resource }));
+/** The verdict AuthzMiddleware reaches through EDGE_RULES, with the decision point called directly instead of over the bus. */
+async function decide(action: string, [principal, params]: Call): Promise<EdgeVerdict> {
+	const call = <T, P>(name: string, p: P): Promise<T> =>
+		name === "authz.authorize" ? (authz.decisions.authorize(p as unknown as AuthorizeParams) as Promise<T>) : lookup<T>(name, p as Record<string, unknown>);
+	return EDGE_RULES.decide(action, { params, principal, via: "password", call })!;
 }
 
 describe("authz action map: every platform action gets a real decision", () => {
@@ -179,9 +181,9 @@ describe("authz action map: every platform action gets a real decision", () => {
 	for (const [action, c] of Object.entries(CASES)) {
 		it(`${action}: allows ${c.allow[0]} ${JSON.stringify(c.allow[1])}, refuses ${c.deny[0]} ${JSON.stringify(c.deny[1])}`, async () => {
 			const allowed = await decide(action, c.allow);
-			assert.equal(allowed.decision, "allow", allowed.reason);
+			assert.equal(allowed.allowed, true, allowed.reason);
 			const denied = await decide(action, c.deny);
-			assert.equal(denied.decision, "deny", `${action} should be refused`);
+			assert.equal(denied.allowed, false, `${action} should be refused`);
 			// Refused by the policies, not by a mapping the schema does not know.
 			assert.match(denied.reason, /^(no policy permits|user ghost is unknown or disabled)$/);
 		});

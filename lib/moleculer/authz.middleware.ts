@@ -1,7 +1,4 @@
 import { Errors, type ActionHandler, type ActionSchema, type Context, type Middleware } from "moleculer";
-import { ACTION_MAP, decideEach, PUBLIC_ACTIONS, resourcesOf, UnscopedCallError, type ActionRule, type Lookup } from "../../services/authz/action-map";
-import type { Decision } from "../../services/authz/policy/decision-point";
-import type { ResourceRef } from "../../services/authz/policy/entities";
 import { defineMiddleware } from "./middleware";
 
 /** What an edge (the gateway, the NATS services API) puts in the meta of a call it forwards from outside. */
@@ -21,12 +18,32 @@ export interface Authenticated {
 	via: "password" | "api_key";
 }
 
-export interface AuthorizeParams {
+/** A call from outside, once its caller is known: what the rules decide on. */
+export interface EdgeCallInfo {
+	params: Record<string, unknown>;
+	/** The authenticated caller's user id. */
 	principal: string;
-	action: string;
-	resource: ResourceRef;
-	context: Record<string, string>;
-	trace_id?: string;
+	via: Authenticated["via"];
+	source?: string;
+	traceId?: string;
+	/** A trusted internal call: how the rules read the entity a call names, and reach the decision point. */
+	call<T, P = Record<string, unknown>>(action: string, params: P): Promise<T>;
+}
+
+export interface EdgeVerdict {
+	allowed: boolean;
+	reason: string;
+	/** The policy action the call was decided as, and the determining policies. */
+	cedar?: string;
+	policies?: string[];
+}
+
+/** What the middleware is told about the platform's actions (services/authz/edge-rules.ts). */
+export interface EdgeRules {
+	/** Callable without a credential (signing in). */
+	isPublic(action: string): boolean;
+	/** The verdict on an authenticated call; undefined when no rule covers the action (then it is refused). */
+	decide(action: string, call: EdgeCallInfo): Promise<EdgeVerdict> | undefined;
 }
 
 /**
@@ -37,14 +54,13 @@ export interface AuthorizeParams {
  * from the call's meta: Moleculer copies a context's meta into every call it makes, and those inner calls are the
  * platform's own, trusted.
  */
-export function AuthzMiddleware(): Middleware {
+export function AuthzMiddleware(rules: EdgeRules): Middleware {
 	return defineMiddleware({
 		name: "Authz",
 		localAction(next: ActionHandler, action: ActionSchema) {
 			const name = action.name as string;
 			if (name.startsWith("$")) return next;
-			const isPublic = PUBLIC_ACTIONS.has(name);
-			const rule = ACTION_MAP[name];
+			const isPublic = rules.isPublic(name);
 			return async function authorizeEdgeCall(ctx: Context<Record<string, unknown>, EdgeMeta>) {
 				const meta = ctx.meta;
 				if (!meta.edge) return next(ctx);
@@ -53,9 +69,17 @@ export function AuthzMiddleware(): Middleware {
 				delete meta.auth;
 				if (isPublic) return next(ctx);
 				const caller = await authenticate(ctx, name, auth);
-				if (!rule) throw forbidden(name, ctx.requestID, `no policy covers ${name}`);
-				const decision = await decide(ctx, name, rule, caller);
-				if (decision.decision !== "allow") throw forbidden(name, ctx.requestID, decision.reason, rule.cedar, decision.policies);
+				const verdict = rules.decide(name, {
+					params: ctx.params ?? {},
+					principal: caller.user_id,
+					via: caller.via,
+					...(meta.source ? { source: meta.source } : {}),
+					...(ctx.requestID ? { traceId: ctx.requestID } : {}),
+					call: (action, params) => ctx.call(action, params),
+				});
+				if (!verdict) throw forbidden(name, ctx.requestID, `no policy covers ${name}`);
+				const { allowed, reason, cedar, policies } = await verdict;
+				if (!allowed) throw forbidden(name, ctx.requestID, reason, cedar, policies);
 				meta.principal = caller.user_id;
 				return next(ctx);
 			};
@@ -68,27 +92,6 @@ async function authenticate(ctx: Context, name: string, auth: EdgeMeta["auth"]):
 		throw new Errors.MoleculerClientError(`${name} needs a credential: send a bearer token or an API key.`, 401, "UNAUTHENTICATED", { action: name });
 	}
 	return ctx.call<Authenticated, EdgeMeta["auth"]>("authz.authenticate", auth);
-}
-
-async function decide(ctx: Context<Record<string, unknown>, EdgeMeta>, name: string, rule: ActionRule, caller: Authenticated): Promise<Decision> {
-	const lookup: Lookup = (getAction, params) => ctx.call(getAction, params);
-	let resources: ResourceRef[];
-	try {
-		resources = await resourcesOf(rule, { params: ctx.params ?? {}, principal: caller.user_id, lookup });
-	} catch (err) {
-		if (err instanceof UnscopedCallError) throw forbidden(name, ctx.requestID, err.message, rule.cedar);
-		throw err;
-	}
-	const context: Record<string, string> = { via: caller.via, ...(ctx.meta.source ? { source: ctx.meta.source } : {}) };
-	return decideEach(resources, (resource) =>
-		ctx.call<Decision, AuthorizeParams>("authz.authorize", {
-			principal: caller.user_id,
-			action: rule.cedar,
-			resource,
-			context,
-			...(ctx.requestID ? { trace_id: ctx.requestID } : {}),
-		}),
-	);
 }
 
 function forbidden(name: string, traceId: string | null, reason: string, cedar?: string, policies?: string[]): Errors.MoleculerClientError {

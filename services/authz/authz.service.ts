@@ -1,7 +1,8 @@
 import type { OidcClientSettings } from "../../lib/config";
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
 import { busOf } from "../../lib/moleculer/bus.middleware";
-import type { Authenticated, AuthorizeParams, EdgeMeta } from "../../lib/moleculer/authz.middleware";
+import type { Authenticated, EdgeMeta } from "../../lib/moleculer/authz.middleware";
+import type { AuthorizeParams } from "./edge-rules";
 import { toJsonLines, type AuditQuery, type AuditResult } from "./audit/audit";
 import { StreamAuditLog } from "./audit/stream-audit";
 import { openAuthz, type Authz, type AuthzStores } from "./authz-context";
