@@ -1,5 +1,5 @@
 import type { JetStreamClient } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
 import { createHash } from "node:crypto";
 import { CatalogError, type CatalogEntity } from "./registry/entities";
@@ -26,6 +26,17 @@ export interface PutResult<T> {
 
 export function entityKey(kind: EntityType, id: string): string {
 	return `${kind}.${id}`;
+}
+
+/** What `follow` yields: stored entities as they change. */
+export interface EntityChanges extends AsyncIterable<CatalogEntity> {
+	stop(): void;
+}
+
+/** The entity a watched entry holds; undefined for claims and deletions (the catalog deletes nothing itself). */
+function entityOf(e: KvWatchEntry): CatalogEntity | undefined {
+	if (e.key.startsWith(`${CLAIM_PREFIX}.`) || e.operation !== "PUT") return undefined;
+	return e.json<CatalogEntity>();
 }
 
 export class CatalogStore {
@@ -72,6 +83,24 @@ export class CatalogStore {
 		const key = `${CLAIM_PREFIX}.${scope}.${createHash("sha256").update(value).digest("hex").slice(0, 40)}`;
 		const stored = await createOrGet(this.kv, key, holder);
 		return stored.created ? holder : stored.entry.string();
+	}
+
+	/**
+	 * Every entity written from now on, by any instance, in the order written. Started before a rebuild reads the
+	 * store, so nothing written in between is missed (what the rebuild already saw may come again: indexing is
+	 * idempotent).
+	 */
+	async follow(): Promise<EntityChanges> {
+		const watch = await this.kv.watch({ include: "updates" });
+		return {
+			async *[Symbol.asyncIterator]() {
+				for await (const e of watch) {
+					const entity = entityOf(e);
+					if (entity) yield entity;
+				}
+			},
+			stop: () => watch.stop(),
+		};
 	}
 
 	/** Every stored entity (for rebuilds and the drift check). */

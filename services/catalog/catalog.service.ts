@@ -9,7 +9,7 @@ import type { PlatformConfig } from "../../lib/config";
 import { busOf } from "../../lib/moleculer/bus.middleware";
 import { openPlatformBlobs } from "../../lib/platform-blobs";
 import { DurableEventsMixin, onEvent } from "../../lib/moleculer/durable-events.mixin";
-import { CatalogStore } from "./catalog-store";
+import { CatalogStore, type EntityChanges } from "./catalog-store";
 import { KeyedQueue } from "./keyed-queue";
 import { curatedClasses } from "./curated-manifest";
 import { catalogAdapters, type CatalogAdapters } from "./catalog-adapters";
@@ -118,6 +118,21 @@ class CatalogViews {
 		this.pending?.push(e);
 	}
 
+	/**
+	 * A change seen in the store, maybe written by another instance: indexed; for a model, its versions too, since
+	 * their documents carry the model's stages.
+	 */
+	async apply(e: CatalogEntity): Promise<void> {
+		await this.index(e);
+		if (e.kind !== "model") return;
+		const { edges } = await this.lineage.graph.downstream(e.id, { depth: 1 });
+		for (const edge of edges) {
+			if (edge.kind !== "version_of" || edge.from !== e.id) continue;
+			const version = await this.store.get("model_version", edge.to);
+			if (version) await this.search.upsert([toSearchDocument(version, e)]);
+		}
+	}
+
 	/** One at a time: a second rebuild waits for the first. */
 	rebuild(): Promise<{ entities: number }> {
 		const run = this.rebuilding.then(() => this.load());
@@ -190,6 +205,8 @@ interface CatalogThis extends Service {
 	store: CatalogStore;
 	views: CatalogViews;
 	runQueue: KeyedQueue;
+	/** What other instances (and this one) store, applied to this instance's views. */
+	changes?: EntityChanges;
 	/** The platform's blob store, where curation writes its versions' manifests. */
 	blobs: BlobStore;
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
@@ -452,10 +469,19 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 			this.blobs = openPlatformBlobs(config.assets);
 			this.views = new CatalogViews(this.store, adapters);
 			this.runQueue = new KeyedQueue();
+			// Followed from before the rebuild reads the store: several instances keep the same views.
+			const changes = await this.store.follow();
+			this.changes = changes;
 			const { entities } = await this.views.rebuild();
 			this.logger.info(`catalog: ${entities} entities indexed from the store`);
+			void (async () => {
+				for await (const e of changes) {
+					await this.views.apply(e).catch((err: Error) => this.logger.warn(`catalog: cannot index ${e.kind} ${e.id} written by another instance: ${err.message}`));
+				}
+			})().catch((err: Error) => this.logger.error(`catalog: stopped following the store; views of this instance miss other instances' writes until a restart: ${err.message}`));
 		},
 		async stopped(this: CatalogThis) {
+			this.changes?.stop();
 			await this.views?.search.close();
 			await this.views?.lineage.graph.close();
 			await adapters.close();
