@@ -20,6 +20,8 @@ export interface CatalogAdapters {
 	lineage(): LineagePort;
 	/** Whether `lineage()` is the persistent graph: a rebuild then prunes it to the store instead of replacing it. */
 	readonly persistentLineage: boolean;
+	/** Whether `search()` is the shared Elasticsearch index (every instance writes the same one). */
+	readonly persistentSearch: boolean;
 	/** Releases the Elasticsearch client (the Neo4j driver is closed with its graph). */
 	close(): Promise<void>;
 }
@@ -47,6 +49,7 @@ export function catalogAdapters(settings: CatalogAdapterSettings, neo4jDriver: N
 			return shared;
 		},
 		persistentLineage: graph !== undefined,
+		persistentSearch: es !== undefined,
 		close: async () => {
 			// A later start makes new ones.
 			const open = client;

@@ -110,27 +110,33 @@ class CatalogViews {
 	}
 
 	/** Indexes one stored entity; idempotent. */
-	async index(e: CatalogEntity): Promise<void> {
-		const model = e.kind === "model_version" ? await this.store.get("model", e.model_id) : undefined;
-		await this.search.upsert([toSearchDocument(e, model)]);
-		await this.lineage.addNode(e);
-		await this.lineage.addEdges(e);
-		this.pending?.push(e);
+	index(e: CatalogEntity): Promise<void> {
+		return this.write(e, { search: true, lineage: true });
 	}
 
 	/**
-	 * A change seen in the store, maybe written by another instance: indexed; for a model, its versions too, since
-	 * their documents carry the model's stages.
+	 * A change seen in the store, maybe written by another instance, applied to the views this instance keeps to
+	 * itself (a shared Elasticsearch index or Neo4j graph was written by the writer); for a model, its versions'
+	 * documents too, since they carry the model's stages.
 	 */
 	async apply(e: CatalogEntity): Promise<void> {
-		await this.index(e);
-		if (e.kind !== "model") return;
+		const own = { search: !this.adapters.persistentSearch, lineage: !this.adapters.persistentLineage };
+		await this.write(e, own);
+		if (e.kind !== "model" || !own.search) return;
 		const { edges } = await this.lineage.graph.downstream(e.id, { depth: 1 });
 		for (const edge of edges) {
 			if (edge.kind !== "version_of" || edge.from !== e.id) continue;
 			const version = await this.store.get("model_version", edge.to);
 			if (version) await this.search.upsert([toSearchDocument(version, e)]);
 		}
+	}
+
+	private async write(e: CatalogEntity, views: { search: boolean; lineage: boolean }): Promise<void> {
+		if (views.search) await this.search.upsert([toSearchDocument(e, e.kind === "model_version" ? await this.store.get("model", e.model_id) : undefined)]);
+		if (!views.lineage) return;
+		await this.lineage.addNode(e);
+		await this.lineage.addEdges(e);
+		this.pending?.push(e);
 	}
 
 	/** One at a time: a second rebuild waits for the first. */
