@@ -55,8 +55,11 @@ export interface DurableConsumerOptions<T> {
 	durable: string;
 	filterSubject: string;
 	description?: string;
-	/** Schema check of each payload; a message that fails it is dead-lettered at once (retrying cannot help). */
-	validate?: (payload: unknown) => FieldError[];
+	/**
+	 * Schema check of each payload (the delivery tells its subject, for a consumer of several types); a message
+	 * that fails it is dead-lettered at once (retrying cannot help).
+	 */
+	validate?: (payload: unknown, delivery: Delivery) => FieldError[];
 	handler: DeliveryHandler<T>;
 	/** Handler attempts before the message is dead-lettered. */
 	maxDeliveries: number;
@@ -325,7 +328,7 @@ export class DurableConsumer<T = unknown> {
 			this.deadLetter(m, d, "malformed", `payload is not JSON: ${(err as Error).message}`);
 			return undefined;
 		}
-		const problems = this.opts.validate?.(payload) ?? [];
+		const problems = this.opts.validate?.(payload, d) ?? [];
 		if (problems.length) {
 			const version = d.schemaVersion === undefined ? "" : ` (published as schema v${d.schemaVersion})`;
 			this.deadLetter(m, d, "schema", `invalid payload${version}: ${describeProblems(problems)}`);

@@ -7,6 +7,7 @@ import { auditRecord, type AuditSink } from "../audit/audit";
 import type { ChangeMeta } from "../directory/model";
 import { AuthzError } from "../errors";
 import { systemClock, type Clock, type RecordStore } from "../store";
+import { VerifiedCache } from "./verified-cache";
 
 export interface ApiKeyRecord {
 	id: string;
@@ -30,6 +31,9 @@ const LAST_USED_RESOLUTION_MS = 60_000;
 const sha256 = (s: string) => createHash("sha256").update(s).digest();
 
 export class ApiKeys {
+	/** Keys verified once (by their full text); a revoked key is refused from the cache too. */
+	private readonly verified = new VerifiedCache<ApiKeyRecord>((r) => [r.id]);
+
 	constructor(
 		private readonly store: RecordStore<ApiKeyRecord>,
 		private readonly audit: AuditSink,
@@ -58,12 +62,20 @@ export class ApiKeys {
 
 	/** The key's owner and id; an AuthzError("unauthenticated") for a malformed, unknown, wrong or revoked key. */
 	async verify(key: string): Promise<{ user_id: string; key_id: string }> {
-		const m = KEY.exec(key);
-		const record = m ? await this.store.get(m[1]!) : undefined;
-		if (!m || !record || !timingSafeEqual(sha256(m[2]!), Buffer.from(record.hash, "hex"))) throw new AuthzError("unauthenticated", "The API key is not valid.");
-		if (record.revoked_at) throw new AuthzError("unauthenticated", "The API key has been revoked.");
 		const now = this.clock();
-		if (!record.last_used_at || now - Date.parse(record.last_used_at) >= LAST_USED_RESOLUTION_MS) await this.store.put(record.id, { ...record, last_used_at: new Date(now).toISOString() });
+		let record = this.verified.get(key, now);
+		if (!record) {
+			const m = KEY.exec(key);
+			record = m ? await this.store.get(m[1]!) : undefined;
+			if (!m || !record || !timingSafeEqual(sha256(m[2]!), Buffer.from(record.hash, "hex"))) throw new AuthzError("unauthenticated", "The API key is not valid.");
+			if (record.revoked_at) throw new AuthzError("unauthenticated", "The API key has been revoked.");
+		}
+		if (!record.last_used_at || now - Date.parse(record.last_used_at) >= LAST_USED_RESOLUTION_MS) {
+			record = { ...record, last_used_at: new Date(now).toISOString() };
+			await this.store.put(record.id, record);
+		}
+		// Keys do not expire; a revocation (here or seen from another instance) removes it.
+		this.verified.remember(key, record, Number.MAX_SAFE_INTEGER);
 		return { user_id: record.user_id, key_id: record.id };
 	}
 
@@ -73,7 +85,13 @@ export class ApiKeys {
 		if (before.revoked_at) return;
 		const after = { ...before, revoked_at: this.now() };
 		await this.store.put(id, after);
+		this.revoked(after);
 		this.changed(meta, "apikey.revoke", after, masked(before), masked(after));
+	}
+
+	/** A revocation stored by another instance (seen on the bucket watch): cached verifications honour it. */
+	revoked(record: ApiKeyRecord): void {
+		if (record.revoked_at) this.verified.revoke(record.id, Number.MAX_SAFE_INTEGER, this.clock());
 	}
 
 	private now(): string {

@@ -9,6 +9,7 @@ import { auditRecord } from "../audit/audit";
 import { AuthzError } from "../errors";
 import { systemClock, type Clock, type RecordStore } from "../store";
 import { ALG, type Keyring } from "./keyring";
+import { VerifiedCache } from "./verified-cache";
 
 export const ACCESS_TTL_S = 3600;
 export const REFRESH_TTL_S = 30 * 24 * 3600;
@@ -56,6 +57,9 @@ interface Meta {
 type Kind = "access" | "refresh";
 
 export class TokenService {
+	/** Access tokens verified once, with the key that signed them; a revoked token id or session is refused from the cache too. */
+	private readonly verified = new VerifiedCache<{ claims: AccessClaims; kid: string }>(({ claims }) => [claims.jti, claims.family]);
+
 	constructor(
 		private readonly keyring: Keyring,
 		private readonly stores: TokenStores,
@@ -92,11 +96,21 @@ export class TokenService {
 
 	/** The access token's claims, or an AuthzError("unauthenticated") saying why not. */
 	async verifyAccess(token: string): Promise<AccessClaims> {
+		const cached = this.verified.get(token, this.clock());
+		// A retired signing key ends its tokens: the full check below then says so.
+		if (cached && this.keyring.verifying(cached.kid)) return cached.claims;
 		const claims = await this.verify(token, "access");
 		if (await this.stores.denied.get(claims.jti)) throw new AuthzError("unauthenticated", "This token has been revoked.");
 		const family = await this.stores.families.get(claims.family);
 		if (!family || family.revoked_at) throw new AuthzError("unauthenticated", "This session has been revoked; log in again.");
+		this.verified.remember(token, { claims, kid: String(this.keyring.jose.decodeProtectedHeader(token).kid) }, claims.expires_at);
 		return claims;
+	}
+
+	/** A revocation stored by another instance (seen on the bucket watch): cached verifications honour it. */
+	revoked(change: { jti: string; expires_at: number } | RefreshFamily): void {
+		if ("jti" in change) this.verified.revoke(change.jti, change.expires_at, this.clock());
+		else if (change.revoked_at) this.verified.revoke(change.id, change.expires_at, this.clock());
 	}
 
 	/** Revokes one access token, or the whole session of a refresh token. */
@@ -104,6 +118,7 @@ export class TokenService {
 		const claims = await this.verify(token, undefined);
 		if (claims.kind === "access") {
 			await this.stores.denied.put(claims.jti, { jti: claims.jti, expires_at: claims.expires_at });
+			this.revoked({ jti: claims.jti, expires_at: claims.expires_at });
 			this.record(actor, "token.revoke", claims.jti, "success", `access token of ${claims.user_id} revoked`, meta);
 		} else {
 			const family = await this.stores.families.get(claims.family);
@@ -115,6 +130,7 @@ export class TokenService {
 		if (family.revoked_at) return;
 		const after = { ...family, revoked_at: new Date(this.clock()).toISOString(), revoked_reason: reason };
 		await this.stores.families.put(family.id, after);
+		this.revoked(after);
 		this.audit.append(auditRecord({ kind: "change", actor: family.user_id, action: "session.revoke", resource: `Session:${family.id}`, result: "success", reason, before: { revoked: false }, after: { revoked: true, reason }, source: meta.source, trace_id: meta.trace_id }, new Date(this.clock())));
 	}
 
