@@ -1,5 +1,6 @@
 import { CURATION_EVENTS } from "./curation";
 import { defineEvent } from "./definition";
+import { IngestDatasetVersionReceived } from "./ingest";
 
 /**
  * Every domain event of the platform. A context adds its events here (with the schema file beside them in
@@ -66,6 +67,8 @@ export interface CatalogEntityRegistered {
 /** A model's alias (stage) was pointed at another version, by a promotion or a rollback. */
 export interface CatalogAliasChanged {
 	model_id: string;
+	/** The model's workspace (absent in events published before it was added). */
+	workspace?: string;
 	alias: string;
 	op: "promote" | "rollback";
 	/** Absent for the alias's first promotion. */
@@ -133,5 +136,6 @@ export const EVENT_CATALOG = [
 	IntentParseRecorded,
 	AssetStored,
 	AssetRejected,
+	IngestDatasetVersionReceived,
 	...CURATION_EVENTS,
 ] as const;

@@ -10,6 +10,8 @@ export interface EventDefinition<T = unknown> {
 	/** `<context>.<entity>.<verb>` */
 	readonly type: string;
 	readonly context: string;
+	/** The entity of a domain event (telemetry definitions have none). */
+	readonly entity?: string;
 	readonly subject: string;
 	readonly stream: string;
 	readonly version: number;
@@ -24,6 +26,7 @@ export function defineEvent<T>(context: string, entity: string, verb: string, ve
 	return {
 		type,
 		context,
+		entity,
 		subject: subjects.domain(context, entity, verb),
 		stream: STREAMS.events.name,
 		version,

@@ -35,6 +35,10 @@ export const subjects = {
 	domain: (context: string, entity: string, verb: string) =>
 		`evt.${token("context", context)}.${token("entity", entity)}.${token("verb", verb)}`,
 	allDomain: () => "evt.>",
+	/** Every event of one context's entity (`evt.<context>.<entity>.*`). */
+	domainOfEntity: (context: string, entity: string) => `evt.${token("context", context)}.${token("entity", entity)}.*`,
+	/** Every event of one context (`evt.<context>.>`). */
+	domainOfContext: (context: string) => `evt.${token("context", context)}.>`,
 
 	telemetry: (workspace: string, runId: string, kind: TelemetryKind) =>
 		`tlm.${token("workspace", workspace)}.${token("run", runId)}.${token("kind", kind)}`,
@@ -48,6 +52,10 @@ export const subjects = {
 
 	ingest: (source: string, type: string) => `ingest.${token("source", source)}.${token("type", type)}`,
 	ingestOfSource: (source: string) => `ingest.${token("source", source)}.>`,
+	/** One ingest type from every source (what the ingest gate's consumer of that type filters on). */
+	ingestOfType: (type: string) => `ingest.*.${token("type", type)}`,
+	/** Reply inboxes of an external producer (its credential may subscribe to these only: JetStream acks). */
+	inboxOfProducer: (source: string) => `_INBOX_producer_${token("source", source)}`,
 	allIngest: () => "ingest.>",
 
 	audit: (context: string, kind: string) => `audit.${token("context", context)}.${token("kind", kind)}`,
@@ -58,6 +66,10 @@ export const subjects = {
 	/** An endpoint of the NATS services API, e.g. ["runs", "get"] → `savassan.v1.runs.get`. */
 	api: (endpoint: readonly string[]) => `${API_PREFIX}.${endpoint.map((t) => token("endpoint", t)).join(".")}`,
 	allApi: () => `${API_PREFIX}.>`,
+	/** Discovery of NATS services (`$SRV.PING|INFO|STATS[.<name>[.<id>]]`), answered by every service. */
+	serviceDiscovery: () => "$SRV.>",
+	/** Reply inboxes of a NATS API client (its credential may subscribe to these only). */
+	inboxOfClient: (name: string) => `_INBOX_client_${token("client", name)}`,
 
 	deadLetter: (stream: string, consumer: string) => `dlq.${token("stream", stream)}.${token("consumer", consumer)}`,
 	deadLettersOfStream: (stream: string) => `dlq.${token("stream", stream)}.*`,

@@ -7,6 +7,16 @@ import { PROJECT_ROOT } from "./paths";
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace"] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** What the gateway's edges accept from one client. */
+export interface GatewayLimits {
+	/** Largest JSON body of an HTTP API request. */
+	maxBodyBytes: number;
+	/** Bytes a live WebSocket may have waiting before it is closed as a slow consumer. */
+	liveMaxBufferedBytes: number;
+	/** Seconds of silence (pings included) before a live WebSocket is dropped. */
+	liveIdleTimeoutSec: number;
+}
+
 export interface PlatformConfig {
 	/** Servers of an existing NATS deployment; empty means: spawn an embedded nats-server. */
 	natsServers: string[];
@@ -18,6 +28,7 @@ export interface PlatformConfig {
 	logLevel: LogLevel;
 	gatewayHost: string;
 	gatewayPort: number;
+	gateway: GatewayLimits;
 	streamReplicas: number;
 	events: {
 		maxDeliveries: number;
@@ -333,6 +344,11 @@ export function loadConfig(env: Env, knownServices: readonly string[]): Platform
 		logLevel,
 		gatewayHost,
 		gatewayPort,
+		gateway: {
+			maxBodyBytes: r.int("GATEWAY_MAX_BODY_BYTES", 1024 * 1024, 1024, 64 * 1024 * 1024),
+			liveMaxBufferedBytes: r.int("LIVE_MAX_BUFFERED_BYTES", 1024 * 1024, 16 * 1024, 256 * 1024 * 1024),
+			liveIdleTimeoutSec: r.int("LIVE_IDLE_TIMEOUT_S", 60, 8, 960),
+		},
 		streamReplicas: r.int("STREAM_REPLICAS", 1, 1, 5),
 		events: {
 			maxDeliveries: r.int("EVENT_MAX_DELIVERIES", 5, 1, 100),

@@ -153,6 +153,43 @@ export class NatsAuthority {
 		return { creds, expiresAt, publish };
 	}
 
+	/**
+	 * Credentials of a NATS services API client: requests to `savassan.v1.>` and service discovery (`$SRV.>`) only,
+	 * replies only on its own inboxes, so the client must connect with `inboxPrefix: subjects.inboxOfClient(name)`.
+	 * Who the caller is stays the token in each request's header: these only let it reach the API.
+	 */
+	async clientCreds(name: string): Promise<string> {
+		return this.userCreds(
+			`client-${name}`,
+			{
+				pub: { allow: [subjects.allApi(), subjects.serviceDiscovery()] },
+				sub: { allow: [`${subjects.inboxOfClient(name)}.>`] },
+				subs: 64,
+				payload: 1024 * 1024,
+				data: -1,
+			},
+			undefined,
+		);
+	}
+
+	/**
+	 * Credentials of an external producer: publish only to `ingest.<source>.>`, subscribe only to its own inboxes
+	 * (JetStream's publish acks), so it must connect with `inboxPrefix: subjects.inboxOfProducer(source)`.
+	 */
+	async producerCreds(source: string): Promise<string> {
+		return this.userCreds(
+			`producer-${source}`,
+			{
+				pub: { allow: [subjects.ingestOfSource(source)] },
+				sub: { allow: [`${subjects.inboxOfProducer(source)}.>`] },
+				subs: 16,
+				payload: 1024 * 1024,
+				data: -1,
+			},
+			undefined,
+		);
+	}
+
 	private async userCreds(name: string, claims: Record<string, unknown>, expiresAt: Date | undefined): Promise<string> {
 		const user = createUser();
 		const jwt = await encodeUser(

@@ -21,11 +21,16 @@ export interface ServiceContext {
 
 /** Every service of the platform, by the name SERVICES uses. */
 export const SERVICE_FACTORIES: Record<string, (config: PlatformConfig, ctx: ServiceContext) => AnyServiceSchema> = {
-	// With the embedded blob store, the gateway serves its signed upload and download URLs.
+	// Every edge; with the embedded blob store, the gateway also serves its signed upload and download URLs.
 	gateway: (config) =>
 		gatewayService({
 			host: config.gatewayHost,
 			port: config.gatewayPort,
+			api: { maxBodyBytes: config.gateway.maxBodyBytes },
+			live: { maxBufferedBytes: config.gateway.liveMaxBufferedBytes, idleTimeoutSec: config.gateway.liveIdleTimeoutSec },
+			dashboard: true,
+			natsApi: true,
+			ingest: true,
 			...(config.assets.s3
 				? {}
 				: { blobs: { storageUrl: config.assets.storageUrl, signingKey: config.assets.signingKey, signingKeyFile: config.assets.signingKeyFile, replicas: config.streamReplicas } }),

@@ -449,7 +449,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				await this.reindexVersions(model, [change.from, change.to]);
 				await this.publishEvent(
 					CatalogAliasChanged,
-					{ ...change },
+					{ ...change, workspace: model.workspace },
 					{ msgId: `catalog:${model.id}:${alias}:${history.length}`, ...(traceId ? { traceId } : {}) },
 				);
 			},

@@ -27,6 +27,12 @@ export function credentialOf(get: (name: string) => string): Credential | undefi
 /** A fresh trace id for a call that arrives without one. */
 export const newTraceId = (): string => randomUUID();
 
+/** What a caller may choose as its trace id (schemas/common.json `traceId`); anything else is ignored. */
+const SANE_TRACE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** The caller's own trace id when it sent a sane one (so its logs and ours line up), else a fresh one. */
+export const traceIdOf = (sent: string | undefined): string => (sent && SANE_TRACE_ID.test(sent) ? sent : newTraceId());
+
 export interface EdgeCall {
 	action: string;
 	params: Record<string, unknown>;
@@ -42,7 +48,7 @@ export function edgeCall<T>(broker: ServiceBroker, call: EdgeCall): Promise<T> {
 	return broker.call<T, Record<string, unknown>>(call.action, call.params, { meta, requestID: call.traceId });
 }
 
-const CLIENT_STATUSES = new Set([400, 401, 403, 404, 409, 410, 413, 422, 423, 429]);
+const CLIENT_STATUSES = new Set([400, 401, 403, 404, 405, 409, 410, 413, 415, 422, 423, 429]);
 
 /**
  * The error body of any failure. Errors the platform raises on purpose (Moleculer errors with a status) keep their

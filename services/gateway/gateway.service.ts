@@ -5,6 +5,7 @@ import { loadUws } from "../../lib/uws";
 import { mountApi, type ApiSettings } from "./api";
 import { openBlobRoutes, type BlobRouteSettings } from "./blob-routes";
 import { mountDashboard } from "./dashboard/dashboard";
+import { traceIdOf } from "./edge";
 import { readiness } from "./health";
 import { sendError, sendJson } from "./http";
 import { startIngestGate, type IngestGate } from "./ingest-gate";
@@ -82,9 +83,11 @@ export function gatewayService(settings: GatewaySettings): ServiceSchema {
 					});
 					sendJson(res, report.status === "ready" ? 200 : 503, report);
 				})
-				.any("/*", (res, req) =>
-					sendError(res, { status: 404, code: "NOT_FOUND", message: `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}` }),
-				);
+				.any("/*", (res, req) => {
+					const traceId = traceIdOf(req.getHeader("x-trace-id"));
+					const message = `no route ${req.getMethod().toUpperCase()} ${req.getUrl()}`;
+					sendError(res, { status: 404, code: "NOT_FOUND", message, trace_id: traceId }, false, { "x-trace-id": traceId });
+				});
 			this.listenSocket = await new Promise<us_listen_socket>((resolve, reject) =>
 				app.listen(host, port, (socket) =>
 					socket

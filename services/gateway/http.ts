@@ -2,6 +2,8 @@ import type { HttpResponse } from "uWebSockets.js";
 
 const STATUS_TEXT: Record<number, string> = {
 	200: "OK",
+	201: "Created",
+	202: "Accepted",
 	400: "Bad Request",
 	401: "Unauthorized",
 	403: "Forbidden",
@@ -30,17 +32,22 @@ export interface ErrorBody {
 	trace_id?: string;
 }
 
-/** `closeConnection`: for a request whose body is left unread (an upload refused early). */
-export function sendJson(res: HttpResponse, status: number, body: unknown, closeConnection = false): void {
+/** Extra response headers, lower-case names (e.g. `x-trace-id`, `allow`). */
+export type ResponseHeaders = Readonly<Record<string, string>>;
+
+/** Writes a whole response in one cork. `closeConnection`: for a request whose body is left unread (refused early). */
+export function sendText(res: HttpResponse, status: number, contentType: string, text: string, headers: ResponseHeaders = {}, closeConnection = false): void {
 	res.cork(() => {
-		res
-			.writeStatus(`${status} ${STATUS_TEXT[status] ?? ""}`.trim())
-			.writeHeader("content-type", "application/json")
-			.writeHeader("cache-control", "no-store")
-			.end(JSON.stringify(body), closeConnection);
+		res.writeStatus(`${status} ${STATUS_TEXT[status] ?? ""}`.trim()).writeHeader("content-type", contentType).writeHeader("cache-control", "no-store");
+		for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
+		res.end(text, closeConnection);
 	});
 }
 
-export function sendError(res: HttpResponse, body: ErrorBody, closeConnection = false): void {
-	sendJson(res, body.status, body, closeConnection);
+export function sendJson(res: HttpResponse, status: number, body: unknown, closeConnection = false, headers: ResponseHeaders = {}): void {
+	sendText(res, status, "application/json", JSON.stringify(body), headers, closeConnection);
+}
+
+export function sendError(res: HttpResponse, body: ErrorBody, closeConnection = false, headers: ResponseHeaders = {}): void {
+	sendJson(res, body.status, body, closeConnection, headers);
 }
