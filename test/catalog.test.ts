@@ -164,7 +164,7 @@ describe("catalog service", () => {
 		await call("models.promote", promotion);
 		const events = await aliasEvents();
 		assert.equal(events.length, 1, "promoting to where the alias points changes nothing and publishes nothing");
-		assert.deepEqual({ ...events[0], at: undefined }, { model_id: "m-1", alias: "prod", op: "promote", to: "mv-1", actor: "ana", reason: "best accuracy", at: undefined });
+		assert.deepEqual({ ...events[0], at: undefined }, { model_id: "m-1", alias: "prod", op: "promote", to: "mv-1", actor: "ana", reason: "best accuracy", workspace: WS, at: undefined });
 
 		const foreign = await rejection(call("models.promote", { ...promotion, model_id: "m-nope" }));
 		assert.equal(foreign.code, 404);

@@ -7,6 +7,8 @@ import { STREAMS } from "../events/streams";
 import { subjects } from "../events/subjects";
 import { busOf } from "../lib/moleculer/bus.middleware";
 import { credsAuthenticator } from "../lib/nats-auth";
+import type { DatasetVersion } from "../services/catalog/registry/entities";
+import { INGESTED_TAG, ingestedVersionId } from "../services/catalog/registry/ingested";
 import type { DeadLetter } from "../services/deadletters/dead-letter";
 import { startEdgePlatform, type EdgePlatform } from "./support/edge-platform";
 import { waitFor } from "./support/wait";
@@ -95,6 +97,20 @@ describe("the ingest gate: external producers' events validated, forwarded or de
 		assert.equal(bySeq.get(unknown.seq)?.original.subject, subjects.ingest("acme", "weather_report"));
 		await waitFor("the gate to settle", settled);
 		assert.equal(await forwarded(), 1, "nothing invalid forwarded");
+	});
+
+	it("gets an announced version into the catalog, with its dataset, searchable in its workspace", async () => {
+		const get = () => p.broker.call<DatasetVersion, object>("catalog.get", { kind: "dataset_version", id: ingestedVersionId(announcement("v1")) }).catch(() => undefined);
+		await waitFor("the catalog to register the announced version", async () => (await get()) !== undefined);
+		const version = (await get())!;
+		assert.deepEqual(
+			[version.dataset_id, version.version, version.owner, version.tags, version.manifest_uri],
+			["street-signs", "v1", "data-team", [INGESTED_TAG], announcement("v1").manifest_uri],
+		);
+		const dataset = await p.broker.call<{ workspace: string; owner: string }, object>("catalog.get", { kind: "dataset", id: "street-signs" });
+		assert.deepEqual([dataset.workspace, dataset.owner], ["wsa", "data-team"]);
+		const found = await p.broker.call<{ hits: Array<{ id: string }> }, object>("catalog.search", { text: "street signs", workspaces: ["wsa"] });
+		assert.ok(found.hits.some((h) => h.id === version.id), "searchable");
 	});
 
 	it("lets a producer publish only to its own source", async () => {

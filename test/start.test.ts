@@ -61,7 +61,9 @@ describe("the start command", () => {
 		// Operator mode: a client without credentials is turned away.
 		await assert.rejects(connect({ servers: s.nats, reconnect: false }), /Authorization Violation/);
 		const missing = await getJson(`${s.gateway}/nope`);
-		assert.deepEqual(missing, { status: 404, body: { status: 404, code: "NOT_FOUND", message: "no route GET /nope" } });
+		const { trace_id: traceId, ...body } = missing.body as { trace_id?: string };
+		assert.deepEqual({ status: missing.status, body }, { status: 404, body: { status: 404, code: "NOT_FOUND", message: "no route GET /nope" } });
+		assert.match(traceId ?? "", /^[\w-]{8,}$/, "a trace id to quote");
 
 		c.child.kill("SIGTERM");
 		assert.deepEqual(await c.exited, { code: 0, signal: null });

@@ -2,6 +2,7 @@ import { Errors, type Context, type Service, type ServiceSchema, type ServiceSet
 import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
 import { defineConsumer } from "../../events/consumers";
 import { CurationVersionCreated } from "../../events/curation";
+import { IngestDatasetVersionReceived, type DatasetVersionAnnounced, type IngestReceived } from "../../events/ingest";
 import type { EventDefinition } from "../../events/definition";
 import type { Published, PublishOptions } from "../../events/publish";
 import type { BlobStore } from "../../lib/blob";
@@ -26,6 +27,7 @@ import {
 	type CatalogEntity,
 	type Dataset,
 	type DatasetInput,
+	type DatasetVersion,
 	type DatasetVersionInput,
 	type EndpointInput,
 	type Model,
@@ -33,18 +35,20 @@ import {
 	type ModelVersionInput,
 } from "./registry/entities";
 import { curatedVersion, curatedVersionId, curationSource, folderDataset, namedDatasetId } from "./registry/curation";
+import { ingestedDataset, ingestedVersion, ingestedVersionId } from "./registry/ingested";
 import { applyRunEvent, lineageOf, toSearchDocument } from "./registry/indexing";
 import type { EntityType, SearchPort, SearchQuery, SuggestOptions } from "./search/search-port";
 
 /**
  * The catalog: datasets, their versions, models, model versions, runs (from execution's events) and endpoints.
- * The KV store is the source of truth; the search index and the lineage graph are in-process views built from it
- * at start, so the service runs as one instance (a second one would not see the first one's writes).
+ * The KV store is the source of truth; the search index and the lineage graph are views built from it at start and
+ * kept current by following it, so several instances answer alike.
  */
 
 const SERVICE = "catalog";
 const IndexRuns = defineConsumer(SERVICE, RunTransitioned);
 const IndexCuratedVersions = defineConsumer(SERVICE, CurationVersionCreated);
+const IndexIngestedVersions = defineConsumer(SERVICE, IngestDatasetVersionReceived);
 /** Run events handled at once (of different runs: one run's events stay in order, see KeyedQueue). */
 const RUN_EVENT_CONCURRENCY = 8;
 
@@ -217,9 +221,11 @@ interface CatalogThis extends Service {
 	blobs: BlobStore;
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
 	claimUnique(scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void>;
+	claimVersionLabel(version: DatasetVersion): Promise<void>;
 	reindexVersions(model: Model, versionIds: (string | undefined)[]): Promise<void>;
 	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
 	registerCurated(e: CurationVersionCreated, traceId: string | null): Promise<CatalogEntity>;
+	registerIngested(e: IngestReceived<DatasetVersionAnnounced>, traceId: string | null): Promise<CatalogEntity>;
 	curatedDataset(e: CurationVersionCreated, traceId: string | null): Promise<Dataset>;
 	guessCurationSource(dataset: Dataset): Promise<string | undefined>;
 	curationSourceIn(versionId: string, workspace: string): Promise<string | undefined>;
@@ -283,7 +289,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				try {
 					const version = newDatasetVersion(p, await this.store.get("dataset", p.dataset_id), new Date());
 					for (const source of version.derived_from) sameWorkspace(version, found(await this.store.get("dataset_version", source), "dataset version", source));
-					await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+					await this.claimVersionLabel(version);
 					return await this.register(version, c.requestID);
 				} catch (err) {
 					return clientError(err);
@@ -395,6 +401,10 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const holder = await this.store.claim(scope, value, id);
 				if (holder !== id) throw new CatalogError(taken(holder), "conflict");
 			},
+			/** A dataset's version labels are unique within it. */
+			claimVersionLabel(this: CatalogThis, version: DatasetVersion): Promise<void> {
+				return this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+			},
 			/** A version's stage lives on its model: the versions an alias left and joined get new search documents. */
 			async reindexVersions(this: CatalogThis, model: Model, versionIds: (string | undefined)[]): Promise<void> {
 				for (const id of new Set(versionIds)) {
@@ -416,7 +426,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const classes = e.class_distribution ?? (await curatedClasses(this.blobs, e.manifest_key)) ?? {};
 				if (Object.keys(classes).length === 0) this.logger.warn(`catalog: curated version ${e.version_id} of ${e.dataset}: no class distribution in its manifest ${e.manifest_key}`);
 				const version = curatedVersion(e, dataset, classes, source === undefined ? [] : [source], new Date());
-				await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+				await this.claimVersionLabel(version);
 				return this.register(version, traceId);
 			},
 			/**
@@ -442,6 +452,21 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				if (dataset?.workspace === e.workspace) return dataset;
 				return (await this.register(folderDataset(e, new Date()), traceId)) as Dataset;
 			},
+			/**
+			 * A dataset version an external producer announced: its dataset registered on first sight; one of that id in
+			 * another workspace is refused (the announcement is dead-lettered with the reason).
+			 */
+			async registerIngested(this: CatalogThis, e: IngestReceived<DatasetVersionAnnounced>, traceId: string | null): Promise<CatalogEntity> {
+				const p = e.payload;
+				const existing = await this.store.get("dataset", p.dataset_id);
+				if (existing && existing.workspace !== p.workspace) throw new CatalogError(`producer ${e.source} announced a version of dataset ${p.dataset_id} in workspace ${p.workspace}, but that dataset is in another workspace`, "invalid");
+				const dataset = existing ?? ((await this.register(ingestedDataset(e, new Date()), traceId)) as Dataset);
+				const stored = await this.store.get("dataset_version", ingestedVersionId(p));
+				if (stored !== undefined) return this.register(stored, traceId);
+				const version = ingestedVersion(e, dataset, new Date());
+				await this.claimVersionLabel(version);
+				return this.register(version, traceId);
+			},
 			/** Reindexes and announces the alias's last change; its msgId (the change's number) makes a re-publish a no-op. */
 			async aliasChanged(this: CatalogThis, model: Model, alias: string, traceId: string | null): Promise<void> {
 				const history = model.aliases[alias]!.history;
@@ -457,6 +482,9 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 		durableEvents: [
 			onEvent(IndexCuratedVersions, async function (this: CatalogThis, c) {
 				await this.registerCurated(c.params, c.requestID);
+			}),
+			onEvent(IndexIngestedVersions, async function (this: CatalogThis, c) {
+				await this.registerIngested(c.params, c.requestID);
 			}),
 			onEvent(
 				IndexRuns,
