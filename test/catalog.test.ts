@@ -5,7 +5,7 @@ import { join } from "node:path";
 import type { ServiceBroker } from "moleculer";
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../events/catalog";
+import { AssetRejected, AssetStored, CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../events/catalog";
 import { defineConsumer, type ConsumerDefinition } from "../events/consumers";
 import { CurationVersionCreated } from "../events/curation";
 import { STREAMS } from "../events/streams";
@@ -14,6 +14,7 @@ import { readAfter } from "../events/stream-reader";
 import { busOf } from "../lib/moleculer/bus.middleware";
 import { catalogService, type DriftReport } from "../services/catalog/catalog.service";
 import type { ImpactReport, LineageGraph } from "../services/catalog/lineage/lineage-port";
+import { assetUri } from "../services/catalog/registry/asset-refs";
 import { curatedVersionId, folderDataset } from "../services/catalog/registry/curation";
 import type { DatasetVersion, Model, RunEntity } from "../services/catalog/registry/entities";
 import { openPlatformBlobs } from "../lib/platform-blobs";
@@ -323,5 +324,31 @@ describe("catalog service", () => {
 		const ds = await asEve<{ owner: string }>("datasets.register", { id: "eve-ds", name: "Eve's", workspace: WS, owner: "mallory" });
 		assert.equal(ds.owner, "eve");
 		assert.equal((await call<{ owner: string }>("datasets.register", { id: "int-ds", name: "Internal", workspace: WS, owner: "svc" })).owner, "svc", "internal calls name their owner");
+	});
+
+	it("learns uploaded assets from their events, and holds versions that name one to its stored bytes", async () => {
+		const sha = (c: string) => c.repeat(64);
+		const { publisher } = busOf(broker);
+		const at = "2026-01-04T00:00:00.000Z";
+		await publisher.publish(AssetStored, { uid: "a-weights", workspace: WS, name: "model.pt", size: 2048, sha256: sha("a"), content_type: "application/octet-stream", blob_key: `assets/${WS}/a-weights`, at }, { msgId: "a-weights:stored" });
+		await publisher.publish(AssetRejected, { uid: "a-bad", workspace: WS, name: "model.pt", reason: "sha256 mismatch: …", at }, { msgId: "a-bad:rejected" });
+		const store = () => (broker.getLocalService("catalog") as unknown as { store: { getAsset(ws: string, uid: string): Promise<unknown> } }).store;
+		await waitFor("both asset events to be learnt", async () => (await store().getAsset(WS, "a-weights")) !== undefined && (await store().getAsset(WS, "a-bad")) !== undefined);
+
+		const artifact = (uid: string, over: object = {}) => ({ uri: assetUri(WS, uid), path: "model.pt", bytes: 2048, sha256: sha("a"), ...over });
+		const version = (id: string, n: number, artifacts: object[]) => call("models.versions.register", { id, model_id: "m-1", version: n, artifacts, ...ME });
+		await version("mv-asset-ok", 40, [artifact("a-weights")]);
+		const refused = async (id: string, n: number, a: object, why: RegExp) => {
+			const err = await rejection(version(id, n, [a]));
+			assert.deepEqual([err.code, err.type], [422, "INVALID"]);
+			assert.match(err.message, why);
+		};
+		await refused("mv-asset-1", 41, artifact("a-weights", { sha256: sha("b") }), /says sha256 b+, but asset:\/\/ws-a\/a-weights has a+/);
+		await refused("mv-asset-2", 42, artifact("a-weights", { bytes: 1 }), /says 1 bytes, but .* has 2048/);
+		await refused("mv-asset-3", 43, artifact("a-bad"), /was rejected: sha256 mismatch/);
+		await refused("mv-asset-4", 44, artifact("a-never"), /is not a stored asset/);
+		await refused("mv-asset-5", 45, { ...artifact("a-weights"), uri: assetUri("ws-b", "a-weights") }, /belongs to workspace ws-b, not ws-a/);
+		const dsv = await rejection(call("datasets.versions.register", { id: "dsv-asset", dataset_id: "ds-1", version: "asset", manifest_uri: assetUri(WS, "a-bad"), file_count: 1, bytes: 1, ...ME }));
+		assert.match(dsv.message, /was rejected/);
 	});
 });

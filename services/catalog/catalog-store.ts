@@ -2,6 +2,7 @@ import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV, KvWatchEntry } from "@nats-io/kv";
 import { compareAndSet, createOrGet, openBucket, valueOf } from "../../lib/kv";
 import { createHash } from "node:crypto";
+import type { KnownAsset } from "./registry/asset-refs";
 import { CatalogError, type CatalogEntity } from "./registry/entities";
 import { ENTITY_TYPES, type EntityType } from "./search/search-port";
 
@@ -15,6 +16,10 @@ export const CATALOG_BUCKET = "catalog";
 
 /** Uniqueness claims (a version label within its dataset…) live beside the entities under this prefix. */
 const CLAIM_PREFIX = "claim";
+/** Uploaded assets as the assets context's events told them (`asset.<workspace>.<uid>`): not entities either. */
+const ASSET_PREFIX = "asset";
+
+const isEntityKey = (key: string) => !key.startsWith(`${CLAIM_PREFIX}.`) && !key.startsWith(`${ASSET_PREFIX}.`);
 
 type EntityOf<K extends EntityType> = Extract<CatalogEntity, { kind: K }>;
 
@@ -35,7 +40,7 @@ export interface EntityChanges extends AsyncIterable<CatalogEntity> {
 
 /** The entity a watched entry holds; undefined for claims and deletions (the catalog deletes nothing itself). */
 function entityOf(e: KvWatchEntry): CatalogEntity | undefined {
-	if (e.key.startsWith(`${CLAIM_PREFIX}.`) || e.operation !== "PUT") return undefined;
+	if (!isEntityKey(e.key) || e.operation !== "PUT") return undefined;
 	return e.json<CatalogEntity>();
 }
 
@@ -103,10 +108,19 @@ export class CatalogStore {
 		};
 	}
 
+	/** Records what the assets context said of an asset; a repeated event writes the same. */
+	async putAsset(asset: KnownAsset): Promise<void> {
+		await this.kv.put(`${ASSET_PREFIX}.${asset.workspace}.${asset.uid}`, JSON.stringify(asset));
+	}
+
+	async getAsset(workspace: string, uid: string): Promise<KnownAsset | undefined> {
+		return valueOf<KnownAsset>(await this.kv.get(`${ASSET_PREFIX}.${workspace}.${uid}`));
+	}
+
 	/** Every stored entity (for rebuilds and the drift check). */
 	async list(): Promise<CatalogEntity[]> {
 		const keys: string[] = [];
-		for await (const k of await this.kv.keys()) if (!k.startsWith(`${CLAIM_PREFIX}.`)) keys.push(k);
+		for await (const k of await this.kv.keys()) if (isEntityKey(k)) keys.push(k);
 		const entries = await Promise.all(keys.sort().map((k) => this.kv.get(k)));
 		return entries.map((e) => valueOf<CatalogEntity>(e)).filter((e) => e !== undefined);
 	}

@@ -1,5 +1,5 @@
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
-import { CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
+import { AssetRejected, AssetStored, CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
 import { defineConsumer } from "../../events/consumers";
 import { CurationVersionCreated } from "../../events/curation";
 import { IngestDatasetVersionReceived, type DatasetVersionAnnounced, type IngestReceived } from "../../events/ingest";
@@ -36,6 +36,7 @@ import {
 } from "./registry/entities";
 import { curatedVersion, curatedVersionId, curationSource, folderDataset, namedDatasetId } from "./registry/curation";
 import { ingestedDataset, ingestedVersion, ingestedVersionId } from "./registry/ingested";
+import { assetProblems, assetRefs } from "./registry/asset-refs";
 import { applyRunEvent, lineageOf, toSearchDocument } from "./registry/indexing";
 import type { EntityType, SearchPort, SearchQuery, SuggestOptions } from "./search/search-port";
 
@@ -49,6 +50,8 @@ const SERVICE = "catalog";
 const IndexRuns = defineConsumer(SERVICE, RunTransitioned);
 const IndexCuratedVersions = defineConsumer(SERVICE, CurationVersionCreated);
 const IndexIngestedVersions = defineConsumer(SERVICE, IngestDatasetVersionReceived);
+const LearnStoredAssets = defineConsumer(SERVICE, AssetStored);
+const LearnRejectedAssets = defineConsumer(SERVICE, AssetRejected);
 /** Run events handled at once (of different runs: one run's events stay in order, see KeyedQueue). */
 const RUN_EVENT_CONCURRENCY = 8;
 
@@ -222,6 +225,7 @@ interface CatalogThis extends Service {
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
 	claimUnique(scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void>;
 	claimVersionLabel(version: DatasetVersion): Promise<void>;
+	checkAssets(entity: CatalogEntity): Promise<void>;
 	reindexVersions(model: Model, versionIds: (string | undefined)[]): Promise<void>;
 	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
 	registerCurated(e: CurationVersionCreated, traceId: string | null): Promise<CatalogEntity>;
@@ -289,6 +293,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				try {
 					const version = newDatasetVersion(p, await this.store.get("dataset", p.dataset_id), new Date());
 					for (const source of version.derived_from) sameWorkspace(version, found(await this.store.get("dataset_version", source), "dataset version", source));
+					await this.checkAssets(version);
 					await this.claimVersionLabel(version);
 					return await this.register(version, c.requestID);
 				} catch (err) {
@@ -307,6 +312,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 						sameWorkspace(version, run);
 						if (run.status !== "SUCCEEDED") throw new CatalogError(`run ${run.id} is ${run.status}: only a SUCCEEDED run can produce a model version`, "conflict");
 					}
+					await this.checkAssets(version);
 					await this.claimUnique("model_version", `${version.model_id}\0${version.version}`, version.id, (holder) => `model ${version.model_id} already has a version ${version.version} (${holder})`);
 					return await this.register(version, c.requestID);
 				} catch (err) {
@@ -401,6 +407,14 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const holder = await this.store.claim(scope, value, id);
 				if (holder !== id) throw new CatalogError(taken(holder), "conflict");
 			},
+			/** An entity naming uploaded assets (`asset://<workspace>/<uid>`) must name stored ones, with their hashes. */
+			async checkAssets(this: CatalogThis, entity: CatalogEntity): Promise<void> {
+				const refs = assetRefs(entity);
+				if (!refs.length) return;
+				const known = new Map(await Promise.all(refs.map(async (r) => [r.uri, await this.store.getAsset(r.workspace, r.uid)] as const)));
+				const problems = assetProblems(entity, known);
+				if (problems.length) throw new CatalogError(`${entity.kind} ${entity.id}: ${problems.join("; ")}`, "invalid");
+			},
 			/** A dataset's version labels are unique within it. */
 			claimVersionLabel(this: CatalogThis, version: DatasetVersion): Promise<void> {
 				return this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
@@ -464,6 +478,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const stored = await this.store.get("dataset_version", ingestedVersionId(p));
 				if (stored !== undefined) return this.register(stored, traceId);
 				const version = ingestedVersion(e, dataset, new Date());
+				await this.checkAssets(version);
 				await this.claimVersionLabel(version);
 				return this.register(version, traceId);
 			},
@@ -485,6 +500,14 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 			}),
 			onEvent(IndexIngestedVersions, async function (this: CatalogThis, c) {
 				await this.registerIngested(c.params, c.requestID);
+			}),
+			onEvent(LearnStoredAssets, async function (this: CatalogThis, c) {
+				const { uid, workspace, sha256, size } = c.params;
+				await this.store.putAsset({ uid, workspace, status: "STORED", sha256, size });
+			}),
+			onEvent(LearnRejectedAssets, async function (this: CatalogThis, c) {
+				const { uid, workspace, reason } = c.params;
+				await this.store.putAsset({ uid, workspace, status: "REJECTED", reason });
 			}),
 			onEvent(
 				IndexRuns,
