@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { STREAMS } from "../events/streams";
+import { ensureStreams, STREAMS } from "../events/streams";
 import { subjects } from "../events/subjects";
 import { busOf } from "../lib/moleculer/bus.middleware";
 import type { Run } from "../services/execution/run";
@@ -253,6 +253,27 @@ describe("live WebSocket /v1/live", () => {
 		// A publish that timed out during the restart may still have been stored: it comes first, then this one.
 		const next = await c.next((f) => f.type === "event" && f.offset! >= after, 20_000);
 		assert.deepEqual([next.offset, next.event], [after, "heartbeat"]);
+	});
+
+	it("ends a feed whose stream is recreated, telling its sockets; resuming then says the epoch changed", async () => {
+		const admin = await connect(p.admin.access_token);
+		const first = await admin.subscribe("audit");
+		const { jsm } = busOf(p.broker);
+		await jsm.streams.delete(STREAMS.audit.name);
+		await ensureStreams(jsm, { replicas: 1, specs: [STREAMS.audit] });
+		// Noticed within seconds (the feed's pulls expire after 5 s), not after the 30 s default.
+		const ended = await admin.next((f) => f.type === "error" && f.topic === "audit", 15_000);
+		assert.deepEqual([ended.status, ended.code], [503, "FEED_ENDED"]);
+		assert.match(ended.message!, /recreated|gone/);
+		admin.send({ op: "subscribe", topic: "audit", offset: first.offset, epoch: first.epoch });
+		const gap = await admin.next((f) => f.type === "gap" && f.topic === "audit");
+		assert.equal(gap.reason, "epoch_changed");
+		// Live again on the new stream, under its own epoch.
+		const viewer = await connect();
+		await viewer.subscribe("alerts:ws-a");
+		const record = await admin.next((f) => f.type === "event" && f.topic === "audit", 20_000);
+		assert.equal(record.epoch, gap.epoch);
+		assert.notEqual(record.epoch, first.epoch);
 	});
 
 	it("stops each feed when its last subscriber leaves, and closes sockets with 1001 when it stops", async () => {

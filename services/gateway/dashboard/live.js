@@ -121,6 +121,11 @@ export class Live {
 				for (const h of entry.handlers) h.onGap?.(message);
 				return;
 			case "error":
+				// The server's feed of this topic ended (its stream recreated): subscribe again from the last offset.
+				if (message.code === "FEED_ENDED" && entry) {
+					setTimeout(() => this.topics.get(message.topic) === entry && this.sendSubscribe(message.topic, entry), 500);
+					return;
+				}
 				this.onError(message);
 				return;
 		}

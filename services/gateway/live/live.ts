@@ -72,7 +72,9 @@ export async function openLive(app: TemplatedApp, deps: { broker: ServiceBroker;
 	const maxReplay = settings.maxReplay ?? 10_000;
 	const maxTopics = settings.maxTopicsPerSocket ?? 64;
 	const sockets = new Set<Socket>();
-	const pumps = new Pumps((source) => Pump.start(bus.js, bus.jsm, source, (frame) => app.publish(source.topic, frame, false), broker.logger));
+	const pumps = new Pumps((source) =>
+		Pump.start(bus.js, bus.jsm, source, { publish: (frame) => app.publish(source.topic, frame, false), ended: (reason) => feedEnded(source.topic, reason) }, broker.logger),
+	);
 	const lookups: TopicLookups = {
 		run: (id) => broker.call<{ workspace: string; owner?: string }, { id: string }>("execution.get", { id }),
 		modelWorkspace: cachedModelWorkspace(broker),
@@ -98,6 +100,19 @@ export async function openLive(app: TemplatedApp, deps: { broker: ServiceBroker;
 		if (body.status >= 500) broker.logger.warn(`live: ${ref.topic ?? "message"} failed (trace ${traceId}): ${(err as Error)?.message}`);
 		send(ws, errorFrame(body, ref));
 	};
+
+	/** A feed that ended by itself: its sockets leave the topic and are told to subscribe again with their offset. */
+	function feedEnded(topic: string, reason: string): void {
+		pumps.forget(topic);
+		const body: ErrorBody = { status: 503, code: "FEED_ENDED", message: `the feed of ${topic} ended (${reason}); subscribe again with your last offset and epoch`, trace_id: newTraceId() };
+		for (const ws of sockets) {
+			const session = ws.getUserData();
+			if (!session.topics.get(topic)?.live) continue;
+			session.topics.delete(topic);
+			ws.unsubscribe(topic);
+			send(ws, errorFrame(body, { topic }));
+		}
+	}
 
 	async function subscribe(ws: Socket, m: Extract<ClientMessage, { op: "subscribe" }>): Promise<void> {
 		const session = ws.getUserData();
