@@ -1,4 +1,5 @@
 import { Errors, type ActionHandler, type ActionSchema, type Context, type Middleware } from "moleculer";
+import { canonicalJson } from "../canonical-json";
 import { defineMiddleware } from "./middleware";
 
 /** What an edge (the gateway, the NATS services API) puts in the meta of a call it forwards from outside. */
@@ -69,23 +70,33 @@ export function AuthzMiddleware(rules: EdgeRules): Middleware {
 				delete meta.auth;
 				if (isPublic) return next(ctx);
 				const caller = await authenticate(ctx, name, auth);
+				// What the rules read to decide (an entity named by id, through its own `get`). When the call is that
+				// very read, its answer is the one already read: the store is not asked twice.
+				const reads = new Map<string, unknown>();
 				const verdict = rules.decide(name, {
 					params: ctx.params ?? {},
 					principal: caller.user_id,
 					via: caller.via,
 					...(meta.source ? { source: meta.source } : {}),
 					...(ctx.requestID ? { traceId: ctx.requestID } : {}),
-					call: (action, params) => ctx.call(action, params),
+					call: async <T, P>(action: string, params: P) => {
+						const result = await ctx.call<T, P>(action, params);
+						reads.set(readKey(action, params), result);
+						return result;
+					},
 				});
 				if (!verdict) throw forbidden(name, ctx.requestID, `no policy covers ${name}`);
 				const { allowed, reason, cedar, policies } = await verdict;
 				if (!allowed) throw forbidden(name, ctx.requestID, reason, cedar, policies);
 				meta.principal = caller.user_id;
-				return next(ctx);
+				return reads.get(readKey(name, ctx.params ?? {})) ?? next(ctx);
 			};
 		},
 	});
 }
+
+/** An action and its params as one key, whatever the order of the params' fields. */
+const readKey = (action: string, params: unknown): string => `${action} ${canonicalJson(params)}`;
 
 async function authenticate(ctx: Context, name: string, auth: EdgeMeta["auth"]): Promise<Authenticated> {
 	if (!auth?.bearer && !auth?.apiKey) {

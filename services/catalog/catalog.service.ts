@@ -1,4 +1,5 @@
 import { Errors, type Context, type Service, type ServiceSchema, type ServiceSettingSchema } from "moleculer";
+import { canonicalJson } from "../../lib/canonical-json";
 import { AssetRejected, AssetStored, CatalogAliasChanged, CatalogEntityRegistered, RunTransitioned } from "../../events/catalog";
 import { defineConsumer } from "../../events/consumers";
 import { CurationVersionCreated } from "../../events/curation";
@@ -253,18 +254,11 @@ function clientError(err: unknown): never {
 	throw err;
 }
 
-/** JSON with sorted keys: two entities with the same content give the same text. */
-function canonical(value: unknown): string {
-	return JSON.stringify(value, (_k, v: unknown) =>
-		v && typeof v === "object" && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
-	);
-}
-
 /** What a registration sets: times and aliases are the catalog's, not the caller's. */
 function registeredContent(e: CatalogEntity): string {
 	const { created_at: _c, updated_at: _u, ...rest } = e;
-	if (rest.kind === "model") return canonical({ ...rest, aliases: undefined });
-	return canonical(rest);
+	if (rest.kind === "model") return canonicalJson({ ...rest, aliases: undefined });
+	return canonicalJson(rest);
 }
 
 function sameWorkspace(child: CatalogEntity, parent: CatalogEntity): void {
