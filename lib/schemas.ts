@@ -65,6 +65,8 @@ export type Validator = (value: unknown) => FieldError[];
  */
 export class SchemaRegistry {
 	private readonly ajv = new Ajv2020({ allErrors: true, useDefaults: true, strict: true, allowUnionTypes: true });
+	/** Each schema as written, by id: for reading a schema's shape (compiling a fragment as a schema of its own is not allowed). */
+	private readonly written = new Map<string, unknown>();
 
 	constructor(dirs: string[] = [SCHEMAS_DIR]) {
 		addFormats(this.ajv);
@@ -79,12 +81,27 @@ export class SchemaRegistry {
 				const expected = SCHEMA_BASE_URI + relative(dir, file).split("\\").join("/");
 				if (schema.$id !== expected) throw new Error(`schema ${file} must have "$id": "${expected}"`);
 				this.ajv.addSchema(schema as AnySchema);
+				this.written.set(expected, schema);
 			}
 		}
 	}
 
 	has(id: string): boolean {
 		return this.ajv.getSchema(id) !== undefined;
+	}
+
+	/**
+	 * The schema node `ref` names (a schema id, with or without a `#/json/pointer`), resolved against `base` as `$ref`s
+	 * are; undefined when no registered schema has it. Returns the node's absolute id, the base for its own refs.
+	 */
+	node(ref: string, base?: string): { id: string; node: unknown } | undefined {
+		const id = base ? new URL(ref, base).href : ref;
+		const [file = "", pointer = ""] = id.split("#", 2);
+		const node = pointer
+			.split("/")
+			.filter(Boolean)
+			.reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key.replace(/~1/g, "/").replace(/~0/g, "~")], this.written.get(file));
+		return node === undefined ? undefined : { id, node };
 	}
 
 	/** A validator for a registered schema id (Ajv compiles it on first use and keeps it). */

@@ -5,6 +5,7 @@ import { PROJECT_ROOT } from "../lib/paths";
 import type { Run } from "../services/execution/run";
 import { paramsFromQuery, queryShapeOf } from "../services/gateway/api-query";
 import type { ErrorBody } from "../services/gateway/http";
+import { testSchemas } from "./support/broker";
 import { startEdgePlatform, USER_PASSWORD, type EdgePlatform } from "./support/edge-platform";
 import { waitFor } from "./support/wait";
 
@@ -28,16 +29,16 @@ interface Ask {
 
 describe("query coercion after the action's params schema", () => {
 	it("types numbers, booleans and lists (comma-separated or repeated); leaves unreadable values as text", () => {
-		assert.deepEqual(paramsFromQuery("workspaces=a,b&limit=5&fuzzy=false&text=x%20y", queryShapeOf("catalog.search")), {
+		assert.deepEqual(paramsFromQuery("workspaces=a,b&limit=5&fuzzy=false&text=x%20y", queryShapeOf(testSchemas, "catalog.search")), {
 			workspaces: ["a", "b"],
 			limit: 5,
 			fuzzy: false,
 			text: "x y",
 		});
-		assert.deepEqual(paramsFromQuery("workspaces=a&workspaces=b&types=", queryShapeOf("catalog.search")), { workspaces: ["a", "b"], types: [] });
+		assert.deepEqual(paramsFromQuery("workspaces=a&workspaces=b&types=", queryShapeOf(testSchemas, "catalog.search")), { workspaces: ["a", "b"], types: [] });
 		// `limit` reaches execution.list through a $ref to common.json.
-		assert.deepEqual(paramsFromQuery("limit=7&status=RUNNING", queryShapeOf("execution.list")), { limit: 7, status: ["RUNNING"] });
-		assert.deepEqual(paramsFromQuery("limit=lots&unknown=1", queryShapeOf("execution.list")), { limit: "lots", unknown: "1" });
+		assert.deepEqual(paramsFromQuery("limit=7&status=RUNNING", queryShapeOf(testSchemas, "execution.list")), { limit: 7, status: ["RUNNING"] });
+		assert.deepEqual(paramsFromQuery("limit=lots&unknown=1", queryShapeOf(testSchemas, "execution.list")), { limit: "lots", unknown: "1" });
 	});
 });
 

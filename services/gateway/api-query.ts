@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
-import { dirname, join, relative } from "node:path";
-import { SCHEMAS_DIR } from "../../lib/paths";
+import type { SchemaRegistry } from "../../lib/schemas";
+import { actionSchemaId } from "../../lib/moleculer/params-validation.middleware";
 
 /**
  * GET and DELETE take their params from the query string, where every value is text. Each value is turned into the
@@ -19,27 +18,18 @@ interface SchemaNode {
 	properties?: Record<string, SchemaNode>;
 }
 
-const files = new Map<string, Record<string, unknown>>();
-
-function schemaFile(path: string): Record<string, unknown> {
-	let file = files.get(path);
-	if (!file) files.set(path, (file = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>));
-	return file;
-}
-
-/** Follows `$ref`s (relative file plus JSON pointer, as the platform's schemas write them) to the node they name. */
-function resolve(node: SchemaNode, file: string): SchemaNode {
+/**
+ * Follows `$ref`s (as the platform's schemas write them: relative id plus JSON pointer) to the node they name, and
+ * the id its own refs are relative to.
+ */
+function resolve(schemas: SchemaRegistry, node: SchemaNode, base: string): { node: SchemaNode; base: string } {
 	for (let hops = 0; node.$ref && hops < 8; hops++) {
-		const [target = "", pointer = ""] = node.$ref.split("#", 2);
-		if (target) file = join(dirname(file), target);
-		if (relative(SCHEMAS_DIR, file).startsWith("..")) throw new Error(`schema reference ${node.$ref} leaves schemas/`);
-		node = pointer
-			.split("/")
-			.filter(Boolean)
-			.reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key.replace(/~1/g, "/").replace(/~0/g, "~")], schemaFile(file)) as SchemaNode;
-		if (!node) throw new Error(`schema reference ${pointer} not found in ${file}`);
+		const target = schemas.node(node.$ref, base);
+		if (!target) throw new Error(`schema reference ${node.$ref} (from ${base}) names no registered schema`);
+		base = target.id;
+		node = target.node as SchemaNode;
 	}
-	return node;
+	return { node, base };
 }
 
 function scalarOf(node: SchemaNode): Scalar {
@@ -47,22 +37,17 @@ function scalarOf(node: SchemaNode): Scalar {
 	return (["integer", "number", "boolean"] as const).find((t) => types.includes(t)) ?? "string";
 }
 
-const shapes = new Map<string, ReadonlyMap<string, ParamKind>>();
-
-/** The declared kind of each top-level param of an action, read once from its schema. */
-export function queryShapeOf(action: string): ReadonlyMap<string, ParamKind> {
-	let shape = shapes.get(action);
-	if (shape) return shape;
-	const file = join(SCHEMAS_DIR, "actions", `${action}.json`);
-	const properties = (schemaFile(file) as SchemaNode).properties ?? {};
-	shape = new Map(
-		Object.entries(properties).map(([name, raw]): [string, ParamKind] => {
-			const node = resolve(raw, file);
-			return [name, node.type === "array" ? { array: node.items ? scalarOf(resolve(node.items, file)) : "string" } : scalarOf(node)];
+/** The declared kind of each top-level param of an action, from its params schema. */
+export function queryShapeOf(schemas: SchemaRegistry, action: string): ReadonlyMap<string, ParamKind> {
+	const id = actionSchemaId(action);
+	const schema = schemas.node(id);
+	if (!schema) throw new Error(`action ${action} has no params schema`);
+	return new Map(
+		Object.entries((schema.node as SchemaNode).properties ?? {}).map(([name, raw]): [string, ParamKind] => {
+			const { node, base } = resolve(schemas, raw, id);
+			return [name, node.type === "array" ? { array: node.items ? scalarOf(resolve(schemas, node.items, base).node) : "string" } : scalarOf(node)];
 		}),
 	);
-	shapes.set(action, shape);
-	return shape;
 }
 
 /** A text value as `kind` when it reads as one, else the text itself. */

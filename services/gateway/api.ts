@@ -1,4 +1,5 @@
 import type { ServiceBroker } from "moleculer";
+import type { SchemaRegistry } from "../../lib/schemas";
 import type { HttpRequest, HttpResponse, TemplatedApp } from "uWebSockets.js";
 import { clientError, hasBody, parseJsonObject, readBody, refuseBeforeReading, type BodyHeaders } from "./api-body";
 import { coerceParam, paramsFromQuery, queryShapeOf, type ParamKind } from "./api-query";
@@ -13,6 +14,8 @@ export interface ApiSettings {
 
 interface ApiDeps {
 	broker: ServiceBroker;
+	/** The platform's schemas: query values are typed after each action's params schema. */
+	schemas: SchemaRegistry;
 	settings: ApiSettings;
 }
 
@@ -28,7 +31,7 @@ export function mountApi(app: TemplatedApp, deps: ApiDeps): void {
 	for (const [path, routes] of byPath) {
 		for (const route of routes) {
 			// Read once: the action's param types and the path's param names.
-			const mounted: MountedRoute = { ...route, shape: queryShapeOf(route.action), names: pathParamsOf(path) };
+			const mounted: MountedRoute = { ...route, shape: queryShapeOf(deps.schemas, route.action), names: pathParamsOf(path) };
 			const register = { GET: app.get, POST: app.post, PUT: app.put, DELETE: app.del }[route.method].bind(app);
 			register(path, (res, req) => serve(res, req, mounted, deps));
 		}

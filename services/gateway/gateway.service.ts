@@ -65,7 +65,7 @@ export function gatewayService(settings: GatewaySettings): ServiceSchema {
 			const app = uws.App();
 			if (blobs) (await openBlobRoutes(blobs, bus.js))(app);
 			if (live) this.live = await openLive(app, { broker: this.broker, bus, settings: live });
-			if (api) mountApi(app, { broker: this.broker, settings: api });
+			if (api) mountApi(app, { broker: this.broker, schemas: bus.schemas, settings: api });
 			if (dashboard) mountDashboard(app);
 			if (natsApi) this.natsApi = await startNatsApi({ broker: this.broker, bus });
 			if (ingest) this.ingestGate = await startIngestGate({ broker: this.broker, bus });
