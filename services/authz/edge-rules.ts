@@ -37,7 +37,8 @@ async function decideWithRule(cedar: string, action: string, call: EdgeCallInfo,
 	return { allowed: decision.decision === "allow", reason: decision.reason, cedar, policies: decision.policies };
 }
 
-function authorizeParams(cedar: string, resource: ResourceRef, call: EdgeCallInfo): AuthorizeParams {
+/** The decision point's request for a caller (its id, how it signed in, where it calls from) on a resource. */
+export function authorizeParams(cedar: string, resource: ResourceRef, call: Pick<EdgeCallInfo, "principal" | "via" | "source" | "traceId">): AuthorizeParams {
 	const context: Record<string, string> = { via: call.via, ...(call.source ? { source: call.source } : {}) };
 	return { principal: call.principal, action: cedar, resource, context, ...(call.traceId ? { trace_id: call.traceId } : {}) };
 }

@@ -2,7 +2,7 @@ import { Errors, type ServiceBroker } from "moleculer";
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from "uWebSockets.js";
 import type { Bus } from "../../../lib/bus";
 import type { Authenticated } from "../../../lib/moleculer/authz.middleware";
-import type { AuthorizeParams } from "../../authz/edge-rules";
+import { authorizeParams, type AuthorizeParams } from "../../authz/edge-rules";
 import type { Decision } from "../../authz/policy/decision-point";
 import { credentialOf, newTraceId, toErrorBody, type Credential } from "../edge";
 import { sendError, type ErrorBody } from "../http";
@@ -159,13 +159,10 @@ export async function openLive(app: TemplatedApp, deps: { broker: ServiceBroker;
 		const who = await broker.call<Authenticated, Credential>("authz.authenticate", session.credential);
 		const source = await topicSource(topic, lookups);
 		const traceId = newTraceId();
-		const decision = await broker.call<Decision, AuthorizeParams>("authz.authorize", {
-			principal: who.user_id,
-			action: "live.subscribe",
-			resource: source.resource,
-			context: { via: who.via, source: session.source },
-			trace_id: traceId,
-		});
+		const decision = await broker.call<Decision, AuthorizeParams>(
+			"authz.authorize",
+			authorizeParams("live.subscribe", source.resource, { principal: who.user_id, via: who.via, source: session.source, traceId }),
+		);
 		if (decision.decision !== "allow") {
 			throw new Errors.MoleculerClientError(`live.subscribe on ${topic} is not allowed: ${decision.reason} (trace ${traceId}).`, 403, "FORBIDDEN");
 		}
