@@ -225,7 +225,7 @@ interface CatalogThis extends Service {
 	blobs: BlobStore;
 	register(entity: CatalogEntity, traceId: string | null): Promise<CatalogEntity>;
 	claimUnique(scope: string, value: string, id: string, taken: (holder: string) => string): Promise<void>;
-	claimVersionLabel(version: DatasetVersion): Promise<void>;
+	registerDatasetVersion(version: DatasetVersion, traceId: string | null): Promise<CatalogEntity>;
 	checkAssets(entity: CatalogEntity): Promise<void>;
 	reindexVersions(model: Model, versionIds: (string | undefined)[]): Promise<void>;
 	aliasChanged(model: Model, alias: string, traceId: string | null): Promise<void>;
@@ -287,9 +287,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				try {
 					const version = newDatasetVersion(p, await this.store.get("dataset", p.dataset_id), new Date());
 					for (const source of version.derived_from) sameWorkspace(version, found(await this.store.get("dataset_version", source), "dataset version", source));
-					await this.checkAssets(version);
-					await this.claimVersionLabel(version);
-					return await this.register(version, c.requestID);
+					return await this.registerDatasetVersion(version, c.requestID);
 				} catch (err) {
 					return clientError(err);
 				}
@@ -409,9 +407,11 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const problems = assetProblems(entity, known);
 				if (problems.length) throw new CatalogError(`${entity.kind} ${entity.id}: ${problems.join("; ")}`, "invalid");
 			},
-			/** A dataset's version labels are unique within it. */
-			claimVersionLabel(this: CatalogThis, version: DatasetVersion): Promise<void> {
-				return this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+			/** Every way a dataset version arrives: its assets checked, its label unique within its dataset, then registered. */
+			async registerDatasetVersion(this: CatalogThis, version: DatasetVersion, traceId: string | null): Promise<CatalogEntity> {
+				await this.checkAssets(version);
+				await this.claimUnique("dataset_version", `${version.dataset_id}\0${version.version}`, version.id, (holder) => `dataset ${version.dataset_id} already has a version ${version.version} (${holder})`);
+				return this.register(version, traceId);
 			},
 			/** A version's stage lives on its model: the versions an alias left and joined get new search documents. */
 			async reindexVersions(this: CatalogThis, model: Model, versionIds: (string | undefined)[]): Promise<void> {
@@ -433,9 +433,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const source = e.source_version_id ? await this.curationSourceIn(e.source_version_id, e.workspace) : await this.guessCurationSource(dataset);
 				const classes = e.class_distribution ?? (await curatedClasses(this.blobs, e.manifest_key)) ?? {};
 				if (Object.keys(classes).length === 0) this.logger.warn(`catalog: curated version ${e.version_id} of ${e.dataset}: no class distribution in its manifest ${e.manifest_key}`);
-				const version = curatedVersion(e, dataset, classes, source === undefined ? [] : [source], new Date());
-				await this.claimVersionLabel(version);
-				return this.register(version, traceId);
+				return this.registerDatasetVersion(curatedVersion(e, dataset, classes, source === undefined ? [] : [source], new Date()), traceId);
 			},
 			/**
 			 * The named source version, unless it is another workspace's: lineage never crosses workspaces. One not
@@ -471,10 +469,7 @@ export function catalogService(config: PlatformConfig, adapters: CatalogAdapters
 				const dataset = existing ?? ((await this.register(ingestedDataset(e, new Date()), traceId)) as Dataset);
 				const stored = await this.store.get("dataset_version", ingestedVersionId(p));
 				if (stored !== undefined) return this.register(stored, traceId);
-				const version = ingestedVersion(e, dataset, new Date());
-				await this.checkAssets(version);
-				await this.claimVersionLabel(version);
-				return this.register(version, traceId);
+				return this.registerDatasetVersion(ingestedVersion(e, dataset, new Date()), traceId);
 			},
 			/** Reindexes and announces the alias's last change; its msgId (the change's number) makes a re-publish a no-op. */
 			async aliasChanged(this: CatalogThis, model: Model, alias: string, traceId: string | null): Promise<void> {
