@@ -53,14 +53,16 @@ export const INGEST_TYPES: readonly IngestType[] = [ingestType("dataset_version"
 /** The ingest gate's durable consumer of INGEST (dead letters land on `dlq.INGEST.<this>`). */
 export const INGEST_GATE_DURABLE = token("consumer", "gateway__ingest");
 
-/** The source and type tokens of an ingest subject, or undefined for any other subject. */
-export function parseIngestSubject(subject: string): { source: string; type: string } | undefined {
-	const [, source = "", type = ""] = subject.split(".");
+/** The source and accepted type of an ingest subject; `type` is undefined for a type not accepted. */
+export function ingestSubject(subject: string): { source: string; token: string; type?: IngestType } | undefined {
+	const [, source = "", token = ""] = subject.split(".");
 	try {
-		return subjects.ingest(source, type) === subject ? { source, type } : undefined;
+		if (subjects.ingest(source, token) !== subject) return undefined;
 	} catch {
 		return undefined; // not tokens: not an ingest subject
 	}
+	const type = INGEST_TYPES.find((t) => t.type === token);
+	return { source, token, ...(type ? { type } : {}) };
 }
 
 /** The de-duplication id of the event forwarded from INGEST's `seq`: a redelivery is stored once. */
@@ -70,17 +72,11 @@ export const ingestMsgId = (seq: number): string => `${STREAMS.ingest.name}:${se
  * What is wrong with an ingest message (empty when it may be forwarded): an unknown type names the subject's
  * type token; a payload that fails its schema names each bad field.
  */
-export function ingestProblems(
-	subject: string,
-	payload: unknown,
-	validate: (schemaId: string, payload: unknown) => FieldError[],
-): { kind: IngestType; problems: [] } | { kind?: undefined; problems: FieldError[] } {
-	const parsed = parseIngestSubject(subject);
-	const kind = parsed && INGEST_TYPES.find((t) => t.type === parsed.type);
-	if (!kind) {
+export function ingestProblems(subject: string, payload: unknown, validate: (schemaId: string, payload: unknown) => FieldError[]): FieldError[] {
+	const parsed = ingestSubject(subject);
+	if (!parsed?.type) {
 		const accepted = INGEST_TYPES.map((t) => t.type).join(", ");
-		return { problems: [{ field: "type", message: `${JSON.stringify(parsed?.type ?? subject)} is not an accepted ingest type (accepted: ${accepted})`, keyword: "enum" }] };
+		return [{ field: "type", message: `${JSON.stringify(parsed?.token ?? subject)} is not an accepted ingest type (accepted: ${accepted})`, keyword: "enum" }];
 	}
-	const problems = validate(kind.schemaId, payload);
-	return problems.length ? { problems } : { kind, problems: [] };
+	return validate(parsed.type.schemaId, payload);
 }

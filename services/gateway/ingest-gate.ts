@@ -1,6 +1,6 @@
 import type { ServiceBroker } from "moleculer";
 import { DurableConsumer, exponentialBackoff, type Delivery } from "../../events/consume";
-import { INGEST_GATE_DURABLE, INGEST_TYPES, ingestMsgId, ingestProblems, parseIngestSubject } from "../../events/ingest";
+import { INGEST_GATE_DURABLE, ingestMsgId, ingestProblems, ingestSubject } from "../../events/ingest";
 import type { EventPublisher } from "../../events/publish";
 import { STREAMS } from "../../events/streams";
 import { subjects } from "../../events/subjects";
@@ -16,9 +16,9 @@ export interface IngestGate {
  * (the ack lost, the gate restarted) is stored once.
  */
 export async function forwardIngest(publisher: EventPublisher, payload: unknown, d: Delivery): Promise<void> {
-	const { source, type } = parseIngestSubject(d.subject)!;
-	// Screened by `validate` before the handler runs: the type is known.
-	await publisher.publish(INGEST_TYPES.find((t) => t.type === type)!.event, { source, ingest_seq: d.seq, received_at: d.publishedAt.toISOString(), payload }, { msgId: ingestMsgId(d.seq), traceId: d.traceId });
+	// Screened by `validate` before the handler runs: the type is an accepted one.
+	const { source, type } = ingestSubject(d.subject)!;
+	await publisher.publish(type!.event, { source, ingest_seq: d.seq, received_at: d.publishedAt.toISOString(), payload }, { msgId: ingestMsgId(d.seq), traceId: d.traceId });
 }
 
 /**
@@ -42,7 +42,7 @@ export async function startIngestGate({ broker, bus }: { broker: ServiceBroker; 
 		concurrency: 32,
 		prefetch: 256,
 		log: broker.getLogger("ingest-gate"),
-		validate: (payload, d) => ingestProblems(d.subject, payload, (id, value) => bus.schemas.validator(id)(value)).problems,
+		validate: (payload, d) => ingestProblems(d.subject, payload, (id, value) => bus.schemas.validator(id)(value)),
 		handler: (payload, d) => forwardIngest(bus.publisher, payload, d),
 	});
 	await consumer.start();
