@@ -65,7 +65,8 @@ export async function startNatsApi({ broker, bus }: { broker: ServiceBroker; bus
 		}
 	}
 
-	for (const endpoint of natsEndpoints()) {
+	const endpoints = natsEndpoints();
+	for (const endpoint of endpoints) {
 		service.addEndpoint(endpoint.name, {
 			subject: endpoint.subject,
 			metadata: { action: endpoint.action },
@@ -75,7 +76,7 @@ export async function startNatsApi({ broker, bus }: { broker: ServiceBroker; bus
 			},
 		});
 	}
-	log.info(`NATS API: ${NATS_SERVICE_NAME} ${version} serving ${natsEndpoints().length} endpoints under ${subjects.allApi()}`);
+	log.info(`NATS API: ${NATS_SERVICE_NAME} ${version} serving ${endpoints.length} endpoints under ${subjects.allApi()}`);
 	return {
 		async stop() {
 			await service.stop();
